@@ -1,0 +1,270 @@
+"""Run one student function on prepared cases and record what it returns.
+
+This module runs untrusted code.  It is used in two places:
+- inside the notebook kernel by the hidden tests (autograder.notebook), and
+- inside the sandboxed child of the batch grader (autograder.child).
+It only *observes*: results are flattened into plain arrays
+(autograder.structure); judging them is left to autograder.verdict.
+
+Each function is run twice per case when it calls another graded function:
+- "oracle": that other function is replaced by an oracle that answers the
+  calls a correct implementation makes with the reference's answers, so a
+  mistake in the other function is not charged here;
+- "own": with the student's own other function.
+"""
+import builtins
+import contextlib
+import io
+import os
+import sys
+import warnings
+
+import numpy as np
+
+from . import structure
+# Imported before any student code runs, so that the oracle's comparison is
+# bound to the real numpy functions even if a student cell replaces them.
+from .compare import matches
+
+MODES = ("oracle", "own")
+# Global seeds used to detect a dependence on the global random state.
+SEEDS = (0, 12345)
+
+# What student code may patch but must not leave patched: the engine itself
+# (isinstance, type, np.array, np.random.seed, import numpy...) runs right after
+# it in the same process.  Taken when this module is first imported.
+_GUARDED = [(vars(builtins), dict(vars(builtins))), (vars(np), dict(vars(np))),
+            (vars(np.random), dict(vars(np.random))), (sys.modules, dict(sys.modules))]
+_OWNER = [None]  # pid of the process that called observe()
+
+
+def _restore():
+    """Run after student code: a process it forked leaves at once (it must not go on with the
+    grader's work, e.g. write results next to the real ones); in the real one, put back every
+    guarded name that student code rebound or deleted (additions stay)."""
+    if _OWNER[0] is not None and os.getpid() != _OWNER[0]:
+        os._exit(0)
+    for live, saved in _GUARDED:
+        for key, value in saved.items():
+            if live.get(key, _restore) is not value:
+                live[key] = value
+
+
+class Interrupt(BaseException):
+    """Raised by the runner (e.g. a timer) when the time is up.  Student code cannot turn it
+    into a result: observe() stops there and records a TimeoutError for what was not run."""
+
+
+class OracleMismatch(Exception):
+    """A loop function called its cell function with unexpected arguments."""
+
+
+def make_oracle(function, dependency, param_names, calls):
+    """A stand-in for `dependency` that answers only the calls a correct loop makes.
+
+    calls -- [(args tuple, result, aliases)] recorded from the reference, where
+             aliases lists the (path in result, argument index) at which the
+             reference returns the argument object itself (as a cache does)
+    """
+    table = [(structure.flatten(tuple(args), "in"), result, alias) for args, result, alias in calls]
+    position = [0]
+
+    def oracle(*args, **kwargs):
+        bound = list(args)
+        for name in param_names[len(args):]:
+            if name not in kwargs:
+                raise TypeError(f"{dependency}() missing argument {name!r}")
+            bound.append(kwargs.pop(name))
+        if kwargs or len(bound) != len(param_names):
+            raise TypeError(f"{dependency}() takes {len(param_names)} arguments "
+                            f"({', '.join(param_names)})")
+        try:
+            got = structure.flatten(tuple(bound), "in")
+        except structure.TooLarge as error:
+            raise OracleMismatch(str(error)) from None
+        # a correct loop makes the recorded calls in order: try the next one first
+        n = len(table)
+        for k in range(n):
+            want, result, alias = table[(position[0] + k) % n]
+            if matches(want, got):
+                position[0] = (position[0] + k + 1) % n
+                answer = structure.copy(result)
+                for path, index in alias:
+                    answer = _put(answer, path, bound[index])
+                return answer
+        raise OracleMismatch(
+            f"{function} called {dependency} with arguments that a correct {function} never "
+            f"passes (check what you give it at each step)")
+    oracle.__name__ = dependency
+    return oracle
+
+
+def _put(obj, path, value):
+    """A copy of nested tuples/lists obj with the item at path replaced by value."""
+    items = list(obj)
+    items[path[0]] = value if len(path) == 1 else _put(items[path[0]], path[1:], value)
+    return type(obj)(items)
+
+
+_COMPILED = {}
+
+
+def _compile(source, filename):
+    """compile() with a small cache: the same cells are run for every function."""
+    key = (source, filename)
+    code = _COMPILED.get(key)
+    if code is None:
+        if len(_COMPILED) > 256:
+            _COMPILED.clear()
+        code = _COMPILED[key] = compile(source, filename, "exec")
+    return code
+
+
+def build_namespace(setup, sources):
+    """Run the setup cell and every solution cell in a fresh namespace.
+
+    returns (namespace, {cell name: error text}) -- a cell that fails to run
+    only costs its own function.
+    """
+    ns = {"__name__": "__submission__"}
+    exec(_compile(setup, "<setup>"), ns)
+    errors = {}
+    for name, source in sources.items():
+        try:
+            with _quiet():
+                try:
+                    exec(_compile(source, f"<cell {name}>"), ns)
+                finally:
+                    _restore()
+        except Interrupt:
+            raise
+        except BaseException as error:  # noqa: BLE001 -- SystemExit included
+            errors[name] = _describe(error)
+    return ns, errors
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Swallow prints and warnings of student code (stderr would cost marks in nbgrader)."""
+    sink = io.StringIO()
+    with warnings.catch_warnings(), np.errstate(all="ignore"), \
+            contextlib.redirect_stdout(_Capped(sink)), contextlib.redirect_stderr(_Capped(sink)):
+        warnings.simplefilter("ignore")
+        yield
+
+
+class _Capped(io.TextIOBase):
+    """A text sink that keeps at most a few kilobytes."""
+
+    def __init__(self, sink, cap=4096):
+        self.sink, self.cap = sink, cap
+
+    def write(self, text):
+        if self.sink.tell() < self.cap:
+            self.sink.write(str(text)[: self.cap])
+        return len(text)
+
+
+def _describe(error):
+    text = f"{type(error).__name__}: {error}"
+    return text if len(text) <= 500 else text[:500] + "..."
+
+
+def observe(function, dependency, setup, sources, cases):
+    """Run `function` on every case and return a flat dict of observations.
+
+    function -- name of the graded function
+    dependency -- name of the graded function it calls, or None
+    setup -- source of the setup cell
+    sources -- {function name: student cell source}
+    cases -- [(args tuple, calls, param_names of dependency)]
+
+    Keys: "c{i}/{mode}/out..." for results, "c{i}/{mode}/error#" for an
+    exception, "c{i}/{mode}/mutated#" when the inputs were changed, and
+    "random#" when two runs under different global seeds disagree.  Each mode
+    gets one fresh namespace for all its cases.
+    """
+    obs = {}
+    _OWNER[0] = os.getpid()
+    modes = MODES if dependency else ("oracle",)
+    for m, mode in enumerate(modes):
+        at = [0]  # the case being run
+        try:
+            _observe_mode(obs, at, function, dependency, setup, sources, cases, mode)
+        except Interrupt as stop:
+            # The time ran out.  Keep the runs made so far: an endless loop in the
+            # student's own cell function, met in the "own" run, must not cost the
+            # loop function its "oracle" results.  Say why the rest has no results.
+            text = f"TimeoutError: {stop}"
+            for j in range(at[0], len(cases)):
+                obs[f"c{j}/{mode}/error#"] = text
+            for later in modes[m + 1:]:
+                for j in range(len(cases)):
+                    obs[f"c{j}/{later}/error#"] = text
+            break
+    return obs
+
+
+def _observe_mode(obs, at, function, dependency, setup, sources, cases, mode):
+    """One run ("oracle" or "own") of `function` on every case, into obs; at[0] is the case."""
+    ns, cell_errors = build_namespace(setup, sources)
+    fn = ns.get(function)
+    for i, (args, calls, param_names) in enumerate(cases):
+        at[0] = i
+        prefix = f"c{i}/{mode}/"
+        if function in cell_errors:
+            obs[prefix + "error#"] = "the cell does not run: " + cell_errors[function]
+            continue
+        if not callable(fn):
+            obs[prefix + "error#"] = f"no function named {function} is defined"
+            continue
+        if mode == "oracle" and dependency:
+            ns[dependency] = make_oracle(function, dependency, param_names, calls)
+        before = structure.flatten(args, "in")
+        flat, error = _call(fn, structure.copy(args), SEEDS[0], mutated_check=before)
+        if error:
+            obs[prefix + "error#"] = error
+        else:
+            obs.update({prefix + k: v for k, v in flat.items()})
+        if i == 0 and mode == "oracle" and not error:
+            if dependency:
+                ns[dependency] = make_oracle(function, dependency, param_names, calls)
+            again, error2 = _call(fn, structure.copy(args), SEEDS[1])
+            if error2 or not _same(flat, again):
+                obs["random#"] = "results change with the global random state"
+
+
+def _call(fn, args, seed, mutated_check=None):
+    """Call fn(*args) with the global seed set; return (flat results, error text)."""
+    np.random.seed(seed)
+    try:
+        with _quiet():
+            try:
+                result = fn(*args)
+            finally:
+                _restore()
+        flat = structure.flatten(result)
+        if mutated_check is not None:
+            after = structure.flatten(args, "in")
+            if not _same(mutated_check, after):
+                flat["mutated#"] = "the function changed its input arrays"
+        return flat, None
+    except RecursionError:
+        return None, "RecursionError: maximum recursion depth exceeded"
+    except BaseException as error:  # noqa: BLE001 -- sys.exit() must not end the run
+        if isinstance(error, (KeyboardInterrupt, Interrupt)):
+            raise
+        return None, _describe(error)
+
+
+def _same(a, b):
+    if a.keys() != b.keys():
+        return False
+    for k, x in a.items():
+        y = b[k]
+        if isinstance(x, str) or isinstance(y, str):
+            if x != y:
+                return False
+        elif x.shape != y.shape or not np.array_equal(x, y, equal_nan=True):
+            return False
+    return True

@@ -1,0 +1,551 @@
+"""Batch grader: python -m autograder grade SUBMITTED_DIR --out OUT_DIR [--jobs N]
+
+SUBMITTED_DIR has nbgrader's layout, SUBMITTED_DIR/<student_id>/<assignment>/<notebook>.ipynb.
+For every submission, in an explicit order of small steps:
+
+    ReadSubmission   nbformat reads the notebook and takes only the solution
+                     cells (grade_id = function name); demo and test cells are ignored
+    RunInSandbox     a child process (autograder.child) runs each function on the
+                     cases in a clean namespace, isolated by autograder.sandbox,
+                     and returns plain arrays
+    Judge            the parent compares them with the reference and diagnoses
+                     failures (autograder.verdict); it never runs student code
+
+Then, for the batch: results.json, grades.csv, feedback pages and the class
+report (autograder.report), and the nbgrader gradebook (autograder.gradebook).
+A journal in OUT_DIR/.journal keeps each finished submission, so a killed
+batch resumes where it stopped and unchanged submissions are not regraded.
+"""
+import argparse
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import os
+import queue
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import assignment, structure, verdict
+
+MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
+CHILD = Path(__file__).resolve().parent / "child.py"
+FORKSERVER = Path(__file__).resolve().parent / "forkserver.py"
+# What the child may read when the course directory is hidden from it.
+CHILD_FILES = [Path(__file__).resolve().parent / name for name in
+               ("__init__.py", "child.py", "engine.py", "structure.py", "compare.py")] + \
+              [assignment.ROOT / "rnn_utils.py"]
+GRADER_VERSION = "1"  # part of the journal key: bump when grading changes
+
+
+@dataclass
+class Settings:
+    """Every setting of a batch, with its help text (argparse is built from these)."""
+    submitted: Path
+    out: Path
+    course: Path
+    assignment: str
+    jobs: int
+    timeout: float
+    memory_mb: int
+    db_url: str | None
+    gradebook: bool
+    progress: bool
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m autograder grade",
+                                description="Grade a folder of submissions in sandboxed child processes.")
+    p.add_argument("submitted", type=Path, metavar="SUBMITTED_DIR",
+                   help="nbgrader layout: SUBMITTED_DIR/<student_id>/<assignment>/<notebook>.ipynb")
+    p.add_argument("--out", type=Path, required=True, metavar="OUT_DIR",
+                   help="where results.json, grades.csv, feedback/ and report/ are written")
+    p.add_argument("--course", type=Path, default=None,
+                   help="course directory with nbgrader_config.py (default: this kit's root)")
+    p.add_argument("--assignment", default=None,
+                   help="assignment id (default: CourseDirectory.assignment_id from nbgrader_config.py)")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="submissions graded in parallel (default: number of cores)")
+    p.add_argument("--timeout", type=float, default=5.0,
+                   help="wall-clock seconds allowed per function (default: 5)")
+    p.add_argument("--memory-mb", type=int, default=2048,
+                   help="address-space limit of a child, in MiB (default: 2048)")
+    p.add_argument("--db-url", default=None,
+                   help="gradebook URL (default: CourseDirectory.db_url from nbgrader_config.py)")
+    p.add_argument("--no-gradebook", action="store_true", help="do not write the nbgrader gradebook")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    a = p.parse_args(argv)
+    course = (a.course or assignment.ROOT).resolve()
+    config = course_config(course)
+    return Settings(
+        submitted=a.submitted, out=a.out, course=course,
+        assignment=a.assignment or config.get("assignment_id") or assignment.ASSIGNMENT,
+        jobs=max(1, a.jobs), timeout=a.timeout, memory_mb=a.memory_mb,
+        db_url=a.db_url or config.get("db_url"), gradebook=not a.no_gradebook,
+        progress=not a.no_progress)
+
+
+def course_config(course):
+    """CourseDirectory settings from the course's nbgrader_config.py."""
+    path = Path(course) / "nbgrader_config.py"
+    if not path.exists():
+        raise SystemExit(f"error: {path} not found: pass --course with the course directory")
+    from traitlets.config.loader import PyFileConfigLoader
+    config = PyFileConfigLoader(path.name, str(path.parent)).load_config()
+    section = config.get("CourseDirectory", {})
+    return {k: section[k] for k in ("assignment_id", "db_url", "root") if k in section}
+
+
+# ---------------------------------------------------------------------------
+# ReadSubmission
+# ---------------------------------------------------------------------------
+
+
+class SubmissionError(Exception):
+    """The whole submission cannot be graded; the message tells the student why."""
+
+
+def find_submissions(settings):
+    if not settings.submitted.is_dir():
+        raise SystemExit(f"error: {settings.submitted} is not a directory of submissions")
+    found = {}
+    for student in sorted(p for p in settings.submitted.iterdir() if p.is_dir()):
+        found[student.name] = student / settings.assignment
+    return found
+
+
+def notebook_path(folder, assignment_id):
+    """The submitted notebook of one student, or a SubmissionError."""
+    if not folder.is_dir():
+        raise SubmissionError(f"no folder {assignment_id}/ in the submission")
+    preferred = folder / f"{assignment_id}.ipynb"
+    if preferred.exists():
+        return preferred
+    notebooks = sorted(folder.glob("*.ipynb"))
+    if len(notebooks) == 1:
+        return notebooks[0]
+    if not notebooks:
+        raise SubmissionError(f"no notebook in {assignment_id}/: submit {assignment_id}.ipynb")
+    raise SubmissionError(f"several notebooks in {assignment_id}/ and none is named "
+                          f"{assignment_id}.ipynb")
+
+
+def read_submission(path):
+    """{function: cell source} plus {function: error} for functions that cannot be taken."""
+    import nbformat
+    size = path.stat().st_size
+    if size == 0:
+        raise SubmissionError("the notebook file is empty: save the notebook and submit it again")
+    if size > MAX_NOTEBOOK_BYTES:
+        raise SubmissionError(f"the notebook is {size / 2**20:.0f} MB, more than the "
+                              f"{MAX_NOTEBOOK_BYTES // 2**20} MB limit: clear the outputs "
+                              "(Kernel > Restart & Clear Output) and submit again")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SubmissionError(f"the notebook is not UTF-8 text (byte {error.start}): open it in "
+                              "Jupyter, save it and submit again") from None
+    try:
+        nb = json.loads(text)
+        if not isinstance(nb, dict):
+            raise ValueError("the file holds no notebook object")
+        if nb.get("nbformat") != 4:  # older formats: let nbformat convert them
+            nb = nbformat.reads(text, as_version=4)
+    except Exception as error:  # json and nbformat raise several kinds
+        raise SubmissionError("the notebook is not valid notebook JSON "
+                              f"({type(error).__name__}: {str(error)[:200]}): open it in Jupyter, "
+                              "save it and submit again, or start again from the release") from None
+    sources, problems = {}, {}
+    cells = [c for c in nb.get("cells", []) if isinstance(c, dict)] \
+        if isinstance(nb.get("cells"), list) else []
+    for name in assignment.FUNCTIONS:
+        mine = [c for c in cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == name]
+        if not mine:
+            problems[name] = (f"no cell with the id of {name}: the cell was deleted or replaced; "
+                              f"copy it back from the release and write your code in it")
+        elif len(mine) > 1:
+            problems[name] = (f"{len(mine)} cells carry the id of {name}: a copied cell keeps the "
+                              "id of the original; delete the copies and keep one")
+        elif mine[0].get("cell_type") != "code":
+            problems[name] = (f"the cell of {name} was changed into a {mine[0].get('cell_type')} "
+                              "cell: change it back to a code cell")
+        else:
+            source = mine[0].get("source", "")
+            source = "".join(source) if isinstance(source, list) else source
+            if not isinstance(source, str):
+                problems[name] = f"the cell of {name} holds no text: copy it back from the release"
+            else:
+                sources[name] = source
+    return sources, problems
+
+
+def fingerprint(sources, problems):
+    data = json.dumps([GRADER_VERSION, sources, problems], sort_keys=True).encode()
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# RunInSandbox
+# ---------------------------------------------------------------------------
+
+
+def write_payloads(directory):
+    """The cases of every function as npz files shared by all children (made once per batch)."""
+    for function in assignment.FUNCTIONS:
+        flat = {"params#": json.dumps(verdict.dependency_params(function))}
+        payload = verdict.make_cases_payload(function)
+        flat["count#"] = np.array(len(payload))
+        for i, (args, calls, _) in enumerate(payload):
+            flat.update(structure.flatten(tuple(args), f"c{i}.args"))
+            flat.update(structure.flatten([(a, r) for a, r, _ in calls], f"c{i}.calls"))
+            flat[f"c{i}.aliases#"] = json.dumps([alias for _, _, alias in calls])
+        structure.save(Path(directory) / f"{function}.npz", flat)
+
+
+class Runner:
+    """Runs submissions in sandboxed fork servers, one per parallel slot.
+
+    observe(sources) returns {function: observations} for every function; a
+    function whose child could not finish gets an error observation.  A fork
+    server that dies or stops answering (a student's doing) is restarted, and
+    only the function it was running is charged.
+    """
+
+    def __init__(self, settings, payload_dir):
+        from . import sandbox
+        self.sandbox = sandbox
+        self.settings = settings
+        self.payload_dir = Path(payload_dir)
+        # the server lives long: CPU time is limited per child, by the server
+        self.limits = sandbox.Limits(wall_seconds=settings.timeout, cpu_seconds=10**6,
+                                     memory_bytes=settings.memory_mb * 2**20)
+        hide = [settings.course, settings.submitted.resolve(), settings.out.resolve()]
+        self.hide = sorted({p for p in hide if p.exists()})
+        self.expose = CHILD_FILES + [FORKSERVER, self.payload_dir] + sandbox.interpreter_paths()
+        self.slots = queue.Queue()
+        for slot in range(settings.jobs):
+            self.slots.put(slot)
+        self.servers = {}
+
+    def observe(self, sources):
+        slot = self.slots.get()
+        try:
+            if slot not in self.servers:
+                self.servers[slot] = ForkServer(self, slot)
+            return self.servers[slot].run(sources)
+        finally:
+            self.slots.put(slot)
+
+    def close(self):
+        for server in self.servers.values():
+            server.stop()
+            shutil.rmtree(server.workdir, ignore_errors=True)
+        self.servers.clear()
+
+
+class ForkServer:
+    """The parent's handle on one sandboxed fork server (autograder/forkserver.py)."""
+
+    def __init__(self, runner, slot):
+        self.runner, self.slot = runner, slot
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"grade-slot{slot}-"))
+        self.proc = None
+        self.buffer = b""
+        self.start()
+
+    def start(self):
+        sandbox = self.runner.sandbox
+        iso = sandbox.detect_isolation()
+        kill_all = ["--kill-all"] if iso.user is not None and iso.pid_namespace else []
+        inside = sandbox.sandbox_path(self.workdir)
+        self.proc, self.iso = sandbox.spawn_isolated(
+            [sys.executable, "-I", str(FORKSERVER), str(inside), str(self.runner.payload_dir), *kill_all],
+            self.workdir, self.runner.limits, expose=self.runner.expose, hide=self.runner.hide,
+            slot=self.slot)
+        self.uid = sandbox.sandbox_uid(self.iso)
+        self.buffer = b""
+        if self._readline(STARTUP_SECONDS) != "ready":
+            self.stop()
+            raise RuntimeError("the sandboxed fork server did not start; run the tests in "
+                               "tests/test_sandbox.py to see what this machine allows")
+
+    def stop(self):
+        if self.proc is not None:
+            self.runner.sandbox.kill_spawned(self.proc)
+            self.proc = None
+
+    def _readline(self, timeout):
+        """One protocol line from the server, or None if it died or stayed silent."""
+        import select
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or len(self.buffer) > 65536:
+                return None
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    return None
+                self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line.decode(errors="replace")
+
+    def run(self, sources):
+        timeout = self.runner.settings.timeout
+        job = os.urandom(8).hex()
+        job_dir = self.workdir / job
+        job_dir.mkdir()
+        (job_dir / "job.json").write_text(json.dumps(
+            {"dependencies": assignment.DEPENDS_ON, "setup": assignment.setup_source(), "sources": sources}))
+        if self.uid is not None:
+            os.chown(job_dir, self.uid, -1)
+        results = {}
+        remaining = list(assignment.FUNCTIONS)
+        try:
+            while remaining:
+                if self.proc is None or self.proc.poll() is not None:
+                    self.stop()
+                    self.start()
+                request = {"dir": job, "functions": remaining, "timeout": timeout}
+                try:
+                    self.proc.stdin.write((json.dumps(request) + "\n").encode())
+                    self.proc.stdin.flush()
+                except OSError:
+                    self.proc.kill()
+                    continue
+                while remaining:
+                    line = self._readline(timeout + REPLY_GRACE_SECONDS)
+                    message = _parse(line)
+                    if message is None or message.get("function") != remaining[0]:
+                        # the server died or hung while running remaining[0]
+                        results[remaining.pop(0)] = _error_obs(
+                            "Crash: the grading process stopped while running this function")
+                        self.stop()
+                        break
+                    function = remaining.pop(0)
+                    results[function] = self._collect(job_dir, function, message.get("status"), timeout)
+                else:
+                    if _parse(self._readline(REPLY_GRACE_SECONDS)) != {"done": job}:
+                        self.stop()
+        finally:
+            shutil.rmtree(job_dir, ignore_errors=True)
+        return results
+
+    def _collect(self, job_dir, function, status, timeout):
+        if status == "ok":
+            try:
+                return _load_results(self.runner.sandbox.read_job_file(
+                    job_dir, f"out_{function}.npz", MAX_RESULT_BYTES))
+            except FileNotFoundError:
+                return _error_obs("Crash: the function ended the process without a result (os._exit?)")
+            except (OSError, ValueError) as error:  # the child owns these files
+                return _error_obs(f"its results could not be read ({error})")
+        return _error_obs(_status_text(status, timeout))
+
+
+STARTUP_SECONDS = 60
+REPLY_GRACE_SECONDS = 5
+
+
+def _parse(line):
+    try:
+        message = json.loads(line) if line else None
+    except ValueError:
+        return None
+    return message if isinstance(message, dict) else None
+
+
+def _status_text(status, timeout):
+    """Explain how the child that ran a function ended."""
+    import signal
+    status = str(status)
+    if status == "timeout":
+        return f"TimeoutError: the function did not finish within {timeout:g} s (an endless loop?)"
+    if status.startswith("signal "):
+        number = int(status.split()[1])
+        if number == signal.SIGSEGV:
+            return "Crash: the Python process crashed (segmentation fault)"
+        if number in (signal.SIGKILL, signal.SIGXCPU):
+            return "MemoryError or TimeoutError: the process was killed for using too much memory or CPU time"
+        return f"Crash: the process was killed by signal {number}"
+    if status == "exit 70":
+        return "Crash: the function's results could not be saved (too large, or memory ran out)"
+    return f"Crash: the process exited with status {status.split()[-1]} while running this function (os._exit?)"
+
+
+MAX_RESULT_BYTES = 64 * 2**20
+
+
+def _load_results(data):
+    import io
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return structure.from_npz(npz)
+    except Exception as error:  # noqa: BLE001 -- untrusted bytes
+        return _error_obs(f"its results could not be read ({type(error).__name__})")
+
+
+def _error_obs(text):
+    return {"c0/oracle/error#": text}
+
+
+# ---------------------------------------------------------------------------
+# Judge, and the batch
+# ---------------------------------------------------------------------------
+
+
+def judge_submission(sources, problems, observations):
+    """The results.json entry of one student."""
+    functions = {}
+    pts = assignment.points()
+    for name in assignment.FUNCTIONS:
+        if name in problems:
+            functions[name] = verdict.FunctionResult(name, 0.0, pts[name], False, ["CELL_MISSING"],
+                                                     problems[name]).as_dict()
+        else:
+            functions[name] = verdict.judge(name, observations[name]).as_dict()
+    return {"total": float(sum(f["score"] for f in functions.values())),
+            "max": float(sum(pts.values())), "error": None, "functions": functions}
+
+
+def error_entry(message):
+    return {"total": 0.0, "max": float(sum(assignment.points().values())), "error": message,
+            "functions": {}}
+
+
+def load_submission(settings, folder):
+    """(fingerprint, sources, problems, whole-submission error or None) of one folder."""
+    try:
+        sources, problems = read_submission(notebook_path(folder, settings.assignment))
+    except SubmissionError as error:
+        return fingerprint(str(error), {}), {}, {}, str(error)
+    return fingerprint(sources, problems), sources, problems, None
+
+
+def grade_one(runner, sources, problems, error):
+    """The results entry of one loaded submission; never raises for a bad submission."""
+    if error is not None:
+        return error_entry(error)
+    observations = runner.observe(sources) if sources else {}
+    return judge_submission(sources, problems, observations)
+
+
+class Journal:
+    """One file per finished student in OUT_DIR/.journal: resume and skip unchanged work."""
+
+    def __init__(self, out):
+        self.dir = Path(out) / ".journal"
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, student):
+        return self.dir / (hashlib.sha256(student.encode()).hexdigest()[:32] + ".json")
+
+    def get(self, student, key):
+        try:
+            record = json.loads(self._path(student).read_text())
+        except (OSError, ValueError):
+            return None
+        return record["entry"] if record.get("key") == key and record.get("student") == student else None
+
+    def put(self, student, key, entry):
+        path = self._path(student)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"student": student, "key": key, "entry": entry}))
+        os.replace(tmp, path)
+
+
+def grade(settings, log=None):
+    """Grade every submission; return the results dict."""
+    from . import sandbox
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    isolation = sandbox.detect_isolation()
+    log(f"isolation: {isolation.describe()}")
+    submissions = find_submissions(settings)
+    journal = Journal(settings.out)
+    students, todo = {}, []
+    for student, folder in submissions.items():
+        key, sources, problems, error = load_submission(settings, folder)
+        entry = journal.get(student, key)
+        if entry is not None:
+            students[student] = entry
+        else:
+            todo.append((student, key, sources, problems, error))
+    if len(todo) < len(submissions):
+        log(f"{len(submissions) - len(todo)} unchanged submission(s) kept from the journal")
+    with tempfile.TemporaryDirectory(prefix="grade-cases-") as payload_dir:
+        os.chmod(payload_dir, 0o755)
+        write_payloads(payload_dir)
+        for f in Path(payload_dir).iterdir():
+            os.chmod(f, 0o644)
+        runner = Runner(settings, payload_dir)
+        bar = _progress(len(todo), settings.progress)
+        try:
+            with concurrent.futures.ThreadPoolExecutor(settings.jobs) as pool:
+                futures = {pool.submit(grade_one, runner, *job[2:]): job[:2] for job in todo}
+                for future in concurrent.futures.as_completed(futures):
+                    student, key = futures[future]
+                    entry = future.result()
+                    journal.put(student, key, entry)
+                    students[student] = entry
+                    bar.update(1)
+        finally:
+            runner.close()
+            bar.close()
+    return {"assignment": settings.assignment, "isolation": isolation.describe(),
+            "students": {s: students[s] for s in sorted(students)}}
+
+
+def _progress(total, enabled):
+    from tqdm import tqdm
+    return tqdm(total=total, unit="submission", disable=not enabled or total == 0, file=sys.stderr)
+
+
+def print_table(results, file=sys.stdout):
+    """Per-student, per-function scores as a text table."""
+    names = list(assignment.FUNCTIONS)
+    short = [n.replace("_forward", "_fwd").replace("_backward", "_bwd") for n in names]
+    width = max([7] + [len(s) for s in results["students"]])
+    print("student".ljust(width) + "  " + "  ".join(s.rjust(max(len(s), 5)) for s in short) +
+          "   total", file=file)
+    for student, entry in results["students"].items():
+        cells = []
+        for n, s in zip(names, short):
+            f = entry["functions"].get(n)
+            cells.append(("-" if f is None else f"{f['score']:g}").rjust(max(len(s), 5)))
+        line = student.ljust(width) + "  " + "  ".join(cells) + f"  {entry['total']:g}/{entry['max']:g}"
+        if entry["error"]:
+            line += f"   ({entry['error'][:60]})"
+        print(line, file=file)
+
+
+def main(argv):
+    settings = parse_args(argv)
+    started = time.time()
+    try:
+        results = grade(settings)
+    except SystemExit:
+        raise
+    except Exception as error:  # the grader itself could not run
+        print(f"error: the grader could not run: {type(error).__name__}: {error}", file=sys.stderr)
+        return 2
+    from . import report
+    report.write_outputs(results, settings.out)
+    if settings.gradebook:
+        from . import gradebook
+        gradebook.write_gradebook(results, settings.course, settings.db_url)
+    print_table(results)
+    n = len(results["students"])
+    print(f"\nGraded {n} submission(s) in {time.time() - started:.1f} s. "
+          f"Results: {settings.out / 'results.json'}, {settings.out / 'grades.csv'}, "
+          f"feedback in {settings.out / 'feedback'}, class report in {settings.out / 'report' / 'index.html'}",
+          file=sys.stderr)
+    return 0

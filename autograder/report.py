@@ -1,0 +1,594 @@
+"""Turn the batch grader's results into files people read.
+
+``write_outputs(results, out_dir)`` produces, inside ``out_dir``::
+
+    results.json              the results dict, verbatim (indent 2, sorted keys)
+    grades.csv                one row per student, one column per function
+    feedback/<student>.html   one self-contained page per student
+    report/index.html         class overview for the instructor
+    report/score_distribution.png
+    report/pass_rate.png
+    report/diagnoses.png
+
+Every file is written atomically: the bytes go to a temporary file in the
+destination directory, which then replaces the destination with
+``os.replace``.  A reader never sees a half-written file, and a crash leaves
+the previous version in place.
+
+Student ids, messages and error strings come from student work and are
+treated as untrusted: all HTML goes through a Jinja2 environment with
+autoescaping switched on, and feedback file names are derived from student
+ids by :func:`feedback_filename`, which cannot produce a path outside
+``feedback/``.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import statistics
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable
+
+import jinja2
+import markupsafe
+# Figures are drawn on the Agg canvas directly, without pyplot, so the
+# process-wide backend is never switched and no GUI is ever needed.
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from rnn_utils import FUNCTIONS as _FUNCTIONS
+
+__all__ = [
+    "FUNCTIONS",
+    "FEEDBACK_FIELDS",
+    "DIAGNOSIS_HINTS",
+    "PLOT_FILES",
+    "feedback_filename",
+    "write_outputs",
+]
+
+FUNCTIONS: tuple[str, ...] = _FUNCTIONS
+"""The graded functions, in the order the notebook introduces them.
+
+CSV columns, feedback tables and the pass-rate plot all follow this order.
+A function name that appears in the results but not here is appended after
+these, alphabetically, so nothing the grader reports is dropped."""
+
+FEEDBACK_FIELDS: tuple[str, ...] = ("score", "max", "passed", "diagnosis", "message")
+"""The only per-function fields a student's feedback page shows.
+
+A feedback page is built from the results dict alone, and from it only these
+fields (plus the student id, the submission-level ``error`` and the totals).
+The report module never opens the hidden tests, the reference solution or
+the source notebook, so none of that can leak into a page: whatever the
+student reads is what the grader chose to put in ``message``.  The grader is
+therefore responsible for keeping test code and reference source out of its
+messages.  As a second line of defence, any block fenced by nbgrader's
+``### BEGIN HIDDEN TESTS`` / ``### BEGIN SOLUTION`` markers that does turn up
+in a message is cut out before rendering (see ``_redact``)."""
+
+DIAGNOSIS_HINTS: dict[str, str] = {
+    "RECURRENT_GRADS_ZERO": (
+        "The gradients that flow back through time come out as zero. Check that "
+        "the gradient from the next time step is added to the gradient of the "
+        "current step before it is passed to the cell, and that it is carried "
+        "from one iteration of the loop to the next."
+    ),
+    "NOTEBOOK_GLOBALS": (
+        "The function reads a variable defined elsewhere in the notebook instead "
+        "of its own arguments. It works while the notebook is open but fails when "
+        "the function is called on its own. Use only the parameters passed in."
+    ),
+}
+"""Plain-language hints shown next to a diagnosis code on feedback pages.
+
+A code without an entry is shown by name only; the grader's ``message``
+carries the case-specific explanation either way."""
+
+PLOT_FILES: tuple[str, ...] = ("score_distribution.png", "pass_rate.png", "diagnoses.png")
+"""The PNG files written to ``report/``."""
+
+TOP_DIAGNOSES = 15
+PNG_DPI = 100
+_PNG_METADATA = {"Software": None}  # keeps the PNG bytes free of version strings
+
+_MARKER_BLOCK = re.compile(
+    r"#+\s*BEGIN\s+(HIDDEN\s+TESTS|SOLUTION)\b.*?(#+\s*END\s+\1\b[^\n]*|\Z)",
+    re.DOTALL | re.IGNORECASE,
+)
+_REDACTED = "[hidden content removed]"
+
+
+# --------------------------------------------------------------------------
+# small helpers
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    _atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _number(value: Any) -> float:
+    """A score as a finite float; anything unusable counts as 0."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return x if math.isfinite(x) else 0.0
+
+
+def _fmt(x: float, digits: int = 4) -> str:
+    """``3`` for 3.0, ``2.5`` for 2.5, at most ``digits`` decimals."""
+    text = f"{x:.{digits}f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _redact(text: str) -> str:
+    return _MARKER_BLOCK.sub(_REDACTED, text)
+
+
+def _csv_safe(text: str) -> str:
+    """Stop a spreadsheet from reading free text as a formula."""
+    if text and text[0] in "=+-@\t\r":
+        return "'" + text
+    return text
+
+
+def feedback_filename(student_id: str) -> str:
+    """File name of a student's feedback page, safe to join under ``feedback/``.
+
+    Plain ids (letters, digits, ``.``, ``_``, ``-``) map to ``<id>.html``.
+    Anything else has the offending characters replaced by ``_`` and a short
+    hash of the original id appended, so two different ids never share a
+    page and no id can climb out of the directory.
+    """
+    sid = str(student_id)
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", sid).lstrip(".")[:80]
+    if safe != sid or not safe:
+        digest = hashlib.sha256(sid.encode("utf-8")).hexdigest()[:10]
+        safe = (safe + "-" if safe else "") + digest
+    return safe + ".html"
+
+
+def _function_order(students: dict) -> list[str]:
+    extra = set()
+    for entry in students.values():
+        extra.update((entry or {}).get("functions") or {})
+    return list(FUNCTIONS) + sorted(extra - set(FUNCTIONS))
+
+
+def _student_view(student_id: str, entry: dict | None, functions: list[str]) -> dict:
+    """Flatten one student's results into what the templates and CSV need."""
+    entry = entry or {}
+    given = entry.get("functions") or {}
+    rows = []
+    for name in functions:
+        f = given.get(name)
+        if f is None:
+            rows.append({"name": name, "present": False, "score": 0.0, "max": None,
+                         "passed": False, "diagnosis": [], "message": ""})
+            continue
+        codes = [str(c) for c in (f.get("diagnosis") or [])]
+        rows.append({
+            "name": name,
+            "present": True,
+            "score": _number(f.get("score")),
+            "max": _number(f.get("max")),
+            "passed": bool(f.get("passed")),
+            "diagnosis": [{"code": c, "hint": DIAGNOSIS_HINTS.get(c, "")} for c in codes],
+            "message": _redact(str(f.get("message") or "")),
+        })
+    error = entry.get("error")
+    total = _number(entry.get("total"))
+    max_total = _number(entry.get("max"))
+    return {
+        "id": str(student_id),
+        "file": feedback_filename(student_id),
+        "total": total,
+        "max": max_total,
+        "percent": (100.0 * total / max_total) if max_total > 0 else None,
+        "error": _redact(str(error)) if error not in (None, "") else None,
+        "functions": rows,
+    }
+
+
+# --------------------------------------------------------------------------
+# HTML
+
+_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif;
+       max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #1b1b1b;
+       line-height: 1.45; }
+h1 { font-size: 1.6rem; margin-bottom: .2rem; }
+h2 { font-size: 1.25rem; margin-top: 2rem; }
+.sub { color: #555; margin-top: 0; }
+.total { font-size: 1.3rem; font-weight: 600; }
+.error { background: #fdecea; border-left: 5px solid #b3261e; padding: .7rem 1rem; }
+table { border-collapse: collapse; width: 100%; margin: .6rem 0 1.2rem; }
+th, td { border: 1px solid #d0d0d0; padding: .45rem .6rem; text-align: left;
+         vertical-align: top; }
+th { background: #f2f2f2; }
+td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+.pass { color: #1e6b2e; font-weight: 600; white-space: nowrap; }
+.fail { color: #b3261e; font-weight: 600; white-space: nowrap; }
+.fn { border: 1px solid #d0d0d0; border-radius: 6px; padding: .4rem 1rem .8rem;
+      margin: 1rem 0; }
+.fn h3 { font-size: 1.1rem; margin: .5rem 0; font-family: "DejaVu Sans Mono", monospace; }
+.fn h3 span { margin-left: .8rem; font-family: system-ui, "DejaVu Sans", sans-serif;
+              font-size: 1rem; }
+.msg { white-space: pre-wrap; overflow-wrap: anywhere; background: #f7f7f7;
+       padding: .6rem .8rem; border-radius: 4px;
+       font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .9rem; }
+code { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; }
+.diag code { background: #fff4d6; padding: 0 .25rem; }
+img { max-width: 100%; height: auto; display: block; margin: .5rem 0 1.5rem; }
+.muted { color: #666; }
+"""
+
+_FEEDBACK_TEMPLATE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Feedback: {{ assignment }} ({{ s.id }})</title>
+<style>{{ style }}</style>
+</head>
+<body>
+<h1>Feedback for {{ assignment }}</h1>
+<p class="sub">Student: <strong>{{ s.id }}</strong></p>
+<p class="total">Total: {{ fmt(s.total) }} / {{ fmt(s.max) }}{% if s.percent is not none %} ({{ "%.0f" % s.percent }}%){% endif %}</p>
+{% if s.error %}
+<div class="error" role="alert"><strong>Your notebook could not be graded:</strong>
+<div class="msg">{{ s.error }}</div>
+so every function scores 0.</div>
+{% endif %}
+<h2>Summary</h2>
+<table>
+<thead><tr><th>Function</th><th>Score</th><th>Result</th></tr></thead>
+<tbody>
+{% for f in s.functions %}
+<tr><td>{% if f.present %}<a href="#{{ f.name }}"><code>{{ f.name }}</code></a>{% else %}<code>{{ f.name }}</code>{% endif %}</td>
+<td class="num">{{ fmt(f.score) }}{% if f.max is not none %} / {{ fmt(f.max) }}{% endif %}</td>
+<td>{% if not f.present %}<span class="fail">not graded</span>{% elif f.passed %}<span class="pass">&#10003; passed</span>{% else %}<span class="fail">&#10007; not passed</span>{% endif %}</td></tr>
+{% endfor %}
+</tbody>
+</table>
+{% set graded = s.functions|selectattr("present")|list %}
+{% if graded %}
+<h2>Details</h2>
+{% for f in graded %}
+<section class="fn" id="{{ f.name }}">
+<h3>{{ f.name }} &mdash; {{ fmt(f.score) }} / {{ fmt(f.max) }}
+{% if f.passed %}<span class="pass">&#10003; passed</span>{% else %}<span class="fail">&#10007; not passed</span>{% endif %}</h3>
+{% if f.message %}<div class="msg">{{ f.message }}</div>{% elif f.passed %}<p class="muted">All checks passed.</p>{% endif %}
+{% if f.diagnosis %}
+<p class="diag"><strong>What the grader noticed:</strong></p>
+<ul class="diag">
+{% for d in f.diagnosis %}<li><code>{{ d.code }}</code>{% if d.hint %}: {{ d.hint }}{% endif %}</li>
+{% endfor %}</ul>
+{% endif %}
+</section>
+{% endfor %}
+{% endif %}
+</body>
+</html>
+"""
+
+_REPORT_TEMPLATE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Class report: {{ assignment }}</title>
+<style>{{ style }}</style>
+</head>
+<body>
+<h1>Class report: {{ assignment }}</h1>
+{% if isolation %}<p class="sub">Grading sandbox: {{ isolation }}</p>{% endif %}
+<table>
+<tbody>
+<tr><th>Students graded</th><td class="num">{{ n }}</td></tr>
+<tr><th>Whole-submission errors</th><td class="num">{{ n_errors }}</td></tr>
+{% if n %}
+<tr><th>Mean total</th><td class="num">{{ fmt(mean, 2) }} / {{ fmt(max_total) }}</td></tr>
+<tr><th>Median total</th><td class="num">{{ fmt(median, 2) }} / {{ fmt(max_total) }}</td></tr>
+<tr><th>Full marks</th><td class="num">{{ n_full }}</td></tr>
+{% endif %}
+</tbody>
+</table>
+{% if not n %}<p class="muted">No students in these results, so the plots below are empty.</p>{% endif %}
+
+<h2>Score distribution</h2>
+<img src="score_distribution.png" alt="Histogram of total scores">
+
+<h2>Pass rate per function</h2>
+<img src="pass_rate.png" alt="Share of students passing each function">
+<table>
+<thead><tr><th>Function</th><th>Passed</th><th>Pass rate</th><th>Mean score</th></tr></thead>
+<tbody>
+{% for r in function_rows %}
+<tr><td><code>{{ r.name }}</code></td><td class="num">{{ r.passed }} / {{ n }}</td>
+<td class="num">{% if n %}{{ "%.0f" % r.rate }}%{% else %}&ndash;{% endif %}</td>
+<td class="num">{% if n %}{{ fmt(r.mean, 2) }}{% if r.max is not none %} / {{ fmt(r.max) }}{% endif %}{% else %}&ndash;{% endif %}</td></tr>
+{% endfor %}
+</tbody>
+</table>
+
+<h2>Most frequent diagnoses</h2>
+<img src="diagnoses.png" alt="Most frequent diagnosis codes">
+{% if diagnosis_rows %}
+<table>
+<thead><tr><th>Code</th><th>Times seen</th><th>Students</th></tr></thead>
+<tbody>
+{% for d in diagnosis_rows %}<tr><td><code>{{ d.code }}</code></td><td class="num">{{ d.count }}</td><td class="num">{{ d.students }}</td></tr>
+{% endfor %}</tbody>
+</table>
+{% else %}<p class="muted">No diagnosis codes were recorded.</p>{% endif %}
+
+{% if error_rows %}
+<h2>Submissions that could not be graded</h2>
+<table>
+<thead><tr><th>Student</th><th>Error</th></tr></thead>
+<tbody>
+{% for s in error_rows %}<tr><td><a href="../feedback/{{ s.file }}">{{ s.id }}</a></td><td>{{ s.error }}</td></tr>
+{% endfor %}</tbody>
+</table>
+{% endif %}
+
+{% if students %}
+<h2>Students</h2>
+<table>
+<thead><tr><th>Student</th><th>Total</th><th>Passed</th></tr></thead>
+<tbody>
+{% for s in students %}<tr><td><a href="../feedback/{{ s.file }}">{{ s.id }}</a></td>
+<td class="num">{{ fmt(s.total) }} / {{ fmt(s.max) }}</td>
+<td class="num">{{ s.n_passed }} / {{ s.functions|length }}</td></tr>
+{% endfor %}</tbody>
+</table>
+{% endif %}
+</body>
+</html>
+"""
+
+_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
+                          keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+_ENV.globals["fmt"] = _fmt
+# The stylesheet is our own constant.  Marked safe, because entities are not
+# decoded inside <style> and escaping its quotes would break the CSS.
+_ENV.globals["style"] = markupsafe.Markup(_STYLE)
+
+
+# --------------------------------------------------------------------------
+# plots
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=PNG_DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png_bytes(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=PNG_DPI, metadata=_PNG_METADATA)
+    return buf.getvalue()
+
+
+def _empty_note(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=13, color="#555",
+            transform=ax.transAxes)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _plot_scores(totals: list[float], max_total: float) -> bytes:
+    fig = _new_figure(8, 4.5)
+    ax = fig.add_subplot()
+    n = len(totals)
+    ax.set_title(f"Distribution of total scores ({n} student{'s' if n != 1 else ''})",
+                 fontsize=14)
+    if not totals:
+        _empty_note(ax, "No students graded")
+        return _png_bytes(fig)
+    top = max(max_total, max(totals), 1.0)
+    if top <= 40 and all(float(t).is_integer() for t in [top, *totals]):
+        edges = [i - 0.5 for i in range(int(top) + 2)]  # one bar per whole point
+    else:
+        edges = [min(0.0, min(totals)) + (top - min(0.0, min(totals))) * i / 20
+                 for i in range(21)]
+    ax.hist(totals, bins=edges, color="#3b6ea8", edgecolor="white", linewidth=1)
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_xlabel(f"Total score (out of {_fmt(max_total)})", fontsize=12)
+    ax.set_ylabel("Students", fontsize=12)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=12))
+    ax.tick_params(labelsize=11)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return _png_bytes(fig)
+
+
+def _plot_pass_rate(rows: list[dict], n: int) -> bytes:
+    fig = _new_figure(8, 0.45 * len(rows) + 1.6)
+    ax = fig.add_subplot()
+    ax.set_title(f"Pass rate per function ({n} student{'s' if n != 1 else ''})", fontsize=14)
+    names = [r["name"] for r in rows]
+    rates = [r["rate"] for r in rows]
+    ys = list(range(len(rows)))
+    ax.barh(ys, rates, color="#3b8a55", height=0.65)
+    ax.set_yticks(ys, names, fontsize=11, family="DejaVu Sans Mono")
+    ax.invert_yaxis()  # first function of the notebook at the top
+    ax.set_xlim(0, 118)
+    ax.set_xticks([0, 20, 40, 60, 80, 100], ["0%", "20%", "40%", "60%", "80%", "100%"])
+    ax.tick_params(axis="x", labelsize=11)
+    ax.set_xlabel("Students who passed", fontsize=12)
+    if n:
+        for y, r in zip(ys, rows):
+            ax.text(r["rate"] + 1.5, y, f"{r['rate']:.0f}%  ({r['passed']}/{n})",
+                    va="center", fontsize=10)
+    else:
+        ax.text(50, (len(rows) - 1) / 2, "No students graded", ha="center", va="center",
+                fontsize=13, color="#555")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return _png_bytes(fig)
+
+
+def _plot_diagnoses(rows: list[dict]) -> bytes:
+    fig = _new_figure(8, 0.42 * max(len(rows), 3) + 1.6)
+    ax = fig.add_subplot()
+    ax.set_title(f"Most frequent diagnoses (top {TOP_DIAGNOSES})", fontsize=14)
+    if not rows:
+        _empty_note(ax, "No diagnosis codes recorded")
+        return _png_bytes(fig)
+    ys = list(range(len(rows)))
+    counts = [r["count"] for r in rows]
+    ax.barh(ys, counts, color="#c07a2c", height=0.65)
+    ax.set_yticks(ys, [r["code"] for r in rows], fontsize=10, family="DejaVu Sans Mono")
+    ax.invert_yaxis()  # most frequent at the top
+    ax.set_xlim(0, max(counts) * 1.15 + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.tick_params(axis="x", labelsize=11)
+    ax.set_xlabel("Times seen (function results carrying the code)", fontsize=12)
+    for y, c in zip(ys, counts):
+        ax.text(c + max(counts) * 0.01 + 0.05, y, str(c), va="center", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return _png_bytes(fig)
+
+
+# --------------------------------------------------------------------------
+# outputs
+
+
+def _grades_csv(views: Iterable[dict], functions: list[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["student_id", "total", "max", *functions, "error"])
+    for s in views:
+        writer.writerow([
+            s["id"], _fmt(s["total"]), _fmt(s["max"]),
+            *(_fmt(f["score"]) for f in s["functions"]),
+            _csv_safe(s["error"] or ""),
+        ])
+    return buf.getvalue()
+
+
+def _class_summary(views: list[dict], functions: list[str]) -> dict:
+    n = len(views)
+    totals = [s["total"] for s in views]
+    max_total = max((s["max"] for s in views), default=0.0)
+
+    function_rows = []
+    for i, name in enumerate(functions):
+        cells = [s["functions"][i] for s in views]
+        passed = sum(1 for c in cells if c["present"] and c["passed"])
+        maxes = [c["max"] for c in cells if c["max"] is not None]
+        function_rows.append({
+            "name": name,
+            "passed": passed,
+            "rate": 100.0 * passed / n if n else 0.0,
+            "mean": statistics.fmean(c["score"] for c in cells) if n else 0.0,
+            "max": max(maxes) if maxes else None,
+        })
+
+    seen: Counter = Counter()
+    students_with: dict[str, set] = {}
+    for s in views:
+        for f in s["functions"]:
+            for d in f["diagnosis"]:
+                seen[d["code"]] += 1
+                students_with.setdefault(d["code"], set()).add(s["id"])
+    ranked = sorted(seen.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_DIAGNOSES]
+    diagnosis_rows = [{"code": c, "count": k, "students": len(students_with[c])}
+                      for c, k in ranked]
+
+    for s in views:
+        s["n_passed"] = sum(1 for f in s["functions"] if f["present"] and f["passed"])
+
+    return {
+        "n": n,
+        "n_errors": sum(1 for s in views if s["error"]),
+        "n_full": sum(1 for s in views if s["max"] > 0 and s["total"] >= s["max"]),
+        "mean": statistics.fmean(totals) if n else 0.0,
+        "median": statistics.median(totals) if n else 0.0,
+        "max_total": max_total,
+        "totals": totals,
+        "function_rows": function_rows,
+        "diagnosis_rows": diagnosis_rows,
+        "error_rows": [s for s in views if s["error"]],
+        "students": views,
+    }
+
+
+def write_outputs(results: dict, out_dir: Path) -> None:
+    """Write results.json, grades.csv, feedback pages and the class report.
+
+    ``results`` is the grader's results dict (see the module docstring of the
+    grader for its shape).  ``out_dir`` is created if needed.  Existing files
+    of the same names are replaced atomically; files from earlier runs for
+    students no longer in ``results`` are left alone.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    assignment = str(results.get("assignment") or "")
+    isolation = str(results.get("isolation") or "")
+    students = results.get("students") or {}
+    functions = _function_order(students)
+    views = [_student_view(sid, students[sid], functions) for sid in sorted(students, key=str)]
+
+    _atomic_write_text(out_dir / "results.json",
+                       json.dumps(results, indent=2, sort_keys=True) + "\n")
+    _atomic_write_text(out_dir / "grades.csv", _grades_csv(views, functions))
+
+    feedback_dir = out_dir / "feedback"
+    feedback_dir.mkdir(exist_ok=True)
+    page = _ENV.from_string(_FEEDBACK_TEMPLATE)
+    for s in views:
+        _atomic_write_text(feedback_dir / s["file"], page.render(assignment=assignment, s=s))
+
+    report_dir = out_dir / "report"
+    report_dir.mkdir(exist_ok=True)
+    summary = _class_summary(views, functions)
+    plots = {
+        "score_distribution.png": _plot_scores(summary["totals"], summary["max_total"]),
+        "pass_rate.png": _plot_pass_rate(summary["function_rows"], summary["n"]),
+        "diagnoses.png": _plot_diagnoses(summary["diagnosis_rows"]),
+    }
+    for name, data in plots.items():
+        _atomic_write_bytes(report_dir / name, data)
+    index = _ENV.from_string(_REPORT_TEMPLATE).render(
+        assignment=assignment, isolation=isolation, **summary)
+    _atomic_write_text(report_dir / "index.html", index)

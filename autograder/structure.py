@@ -1,0 +1,115 @@
+"""Turn results into plain arrays and back.
+
+A function's results (tuples, lists, dicts of arrays, numbers) are flattened
+into a dict keyed by a path such as ``out[2][0][3]['Wax']``: numeric arrays
+at the leaves, and a type marker (a str) under ``path + "#"`` for every node.
+On disk (``save``/``load``) the markers become unicode arrays, so the dict can
+cross from the child that runs student code to the parent through
+``np.savez`` / ``np.load(allow_pickle=False)`` without carrying any object
+that could run code.
+"""
+import json
+
+import numpy as np
+
+MAX_DEPTH = 8
+MAX_ELEMENTS = 5_000_000  # per flatten() call: bigger results are refused
+
+
+class TooLarge(Exception):
+    pass
+
+
+_SCALARS = (bool, int, float, np.float64, np.float32, np.int64, np.int32, np.bool_)
+
+
+def flatten(obj, path="out"):
+    """Flatten obj into {path: array}.  Never calls methods of unknown types."""
+    out = {}
+    budget = [MAX_ELEMENTS]
+    _flatten(obj, path, out, 0, budget)
+    return out
+
+
+def _flatten(obj, path, out, depth, budget):
+    kind = type(obj)  # type() cannot be faked by the object, unlike __class__
+    if depth > MAX_DEPTH:
+        out[path + "#"] = "too deeply nested"
+    elif kind is np.ndarray:
+        if obj.dtype.kind in "biuf":
+            budget[0] -= obj.size
+            if budget[0] < 0:
+                raise TooLarge(f"{path} makes the results larger than {MAX_ELEMENTS} numbers")
+            out[path + "#"] = "ndarray"
+            out[path] = np.array(obj, dtype=obj.dtype, copy=True, order="C")
+        else:
+            out[path + "#"] = f"ndarray of dtype {obj.dtype.name}"
+    elif kind in (tuple, list):
+        out[path + "#"] = f"{kind.__name__}:{len(obj)}"
+        for i, item in enumerate(tuple.__iter__(obj) if kind is tuple else list.__iter__(obj)):
+            _flatten(item, f"{path}[{i}]", out, depth + 1, budget)
+    elif kind is dict:
+        keys = list(dict.keys(obj))
+        if not all(type(k) is str for k in keys):
+            out[path + "#"] = "dict with keys that are not strings"
+            return
+        out[path + "#"] = "dict:" + json.dumps(sorted(keys))
+        for key in sorted(keys):
+            _flatten(dict.__getitem__(obj, key), f"{path}[{key!r}]", out, depth + 1, budget)
+    elif kind in _SCALARS:
+        out[path + "#"] = "scalar"
+        out[path] = np.array(float(obj))
+    else:
+        out[path + "#"] = f"object of type {kind.__name__}"
+
+
+def unflatten(flat, path="out"):
+    """Rebuild the object that flatten() described (only the supported types)."""
+    marker = str(flat[path + "#"])
+    if marker == "ndarray":
+        return np.array(flat[path])
+    if marker == "scalar":
+        return float(flat[path])
+    if marker.startswith(("tuple:", "list:")):
+        kind, n = marker.split(":")
+        items = [unflatten(flat, f"{path}[{i}]") for i in range(int(n))]
+        return tuple(items) if kind == "tuple" else items
+    if marker.startswith("dict:"):
+        return {k: unflatten(flat, f"{path}[{k!r}]") for k in json.loads(marker[5:])}
+    raise ValueError(f"cannot rebuild {path}: {marker}")
+
+
+def save(path, flat):
+    """Write a flat dict to an npz file (markers as unicode arrays)."""
+    np.savez(path, **{k: np.array(v) if isinstance(v, str) else v for k, v in flat.items()})
+
+
+def from_npz(npz):
+    """A flat dict from an open npz file: 0-d unicode arrays become str again."""
+    out = {}
+    for key in npz.files:
+        value = npz[key]
+        out[key] = str(value) if value.dtype.kind == "U" and value.ndim == 0 else value
+    return out
+
+
+def load(path, max_bytes=None):
+    import os
+    if max_bytes is not None and os.path.getsize(path) > max_bytes:
+        raise TooLarge(f"{os.path.basename(path)} is larger than {max_bytes} bytes")
+    with np.load(path, allow_pickle=False) as data:
+        return from_npz(data)
+
+
+def copy(obj):
+    """A copy of nested tuples, lists and dicts of arrays (much faster than deepcopy)."""
+    kind = type(obj)
+    if kind is np.ndarray:
+        return obj.copy()
+    if kind is tuple:
+        return tuple(copy(x) for x in obj)
+    if kind is list:
+        return [copy(x) for x in obj]
+    if kind is dict:
+        return {k: copy(v) for k, v in obj.items()}
+    return obj

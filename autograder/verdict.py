@@ -1,0 +1,165 @@
+"""Judge observations against the reference, and explain failures.
+
+This is the trusted side: it never runs student code.  It runs only the
+reference and the known-mistake variants (autograder.mistakes).
+"""
+import copy
+import functools
+import types
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import assignment, cases, mistakes, structure
+from .compare import compare, matches
+
+
+@dataclass
+class FunctionResult:
+    name: str
+    score: float
+    max: float
+    passed: bool
+    diagnosis: list = field(default_factory=list)
+    message: str = ""
+
+    def as_dict(self):
+        return {"score": self.score, "max": self.max, "passed": self.passed,
+                "diagnosis": list(self.diagnosis), "message": self.message}
+
+
+@functools.lru_cache(maxsize=None)
+def prepared(function):
+    """The function's cases with inputs, reference results and recorded calls (computed once)."""
+    return tuple(cases.prepare(c) for c in cases.cases_for(function))
+
+
+@functools.lru_cache(maxsize=None)
+def expected_flat(function):
+    return tuple(structure.flatten(p.expected) for p in prepared(function))
+
+
+def dependency_params(function):
+    import inspect
+    dep = assignment.DEPENDS_ON.get(function)
+    return tuple(inspect.signature(assignment.reference(dep)).parameters) if dep else ()
+
+
+def _mode(obs, i, mode):
+    """(flat results or None, error text or None, mutated?) of one run."""
+    prefix = f"c{i}/{mode}/"
+    if prefix + "error#" in obs:
+        return None, str(obs[prefix + "error#"]), False
+    flat = {k[len(prefix):]: v for k, v in obs.items() if k.startswith(prefix + "out")}
+    if not flat:
+        return None, None, False
+    return flat, None, (prefix + "mutated#") in obs
+
+
+def judge(function, obs, points=None):
+    """Turn the observations of one function into a FunctionResult."""
+    points = assignment.points()[function] if points is None else points
+    expected = expected_flat(function)
+    case_list = [p.case for p in prepared(function)]
+    modes = ("oracle", "own") if assignment.DEPENDS_ON.get(function) else ("oracle",)
+    failures = []        # (case index, mode, diffs, error)
+    own_failed = False
+    mutated = False
+    for i, want in enumerate(expected):
+        outcome = {}
+        for mode in modes:
+            flat, error, mut = _mode(obs, i, mode)
+            mutated |= mut
+            if flat is None:
+                outcome[mode] = ([], error or "no result was returned")
+            else:
+                outcome[mode] = (compare(function, want, flat), None)
+        ok = {m: (not d and e is None) for m, (d, e) in outcome.items()}
+        if not any(ok.values()):
+            failures.append((i, outcome))
+        elif "own" in ok and not ok["own"]:
+            own_failed = True
+    diagnosis, notes = [], []
+    if mutated:
+        diagnosis.append("MUTATES_INPUT")
+        notes.append(f"{function} changes the arrays it was given; work on new arrays instead")
+    if "random#" in obs:
+        diagnosis.append("RANDOM_STATE")
+        notes.append(f"{function} gives different results when the global random state changes: "
+                     "it must not draw random numbers")
+    if not failures:
+        if own_failed:
+            dep = assignment.DEPENDS_ON[function]
+            diagnosis.append("INHERITS")
+            notes.append(f"{function} itself is right; it went wrong only with your own {dep}, "
+                         f"which is graded separately")
+        message = "Passed all cases." + (" Note: " + " ".join(notes) if notes else "")
+        return FunctionResult(function, points, points, True, diagnosis, message)
+
+    i, outcome = failures[0]
+    case = case_list[i]
+    # the run to explain: with the correct dependency if it produced results
+    mode = "oracle" if outcome["oracle"][1] is None or "own" not in outcome else "own"
+    diffs, error = outcome[mode]
+    lines = [f"Failed {len(failures)} of {len(expected)} cases. First failure: the case with {case.describe()}."]
+    if error:
+        lines.append(f"It raised {error}")
+        hint = mistakes.error_hint(function, error)
+        if hint:
+            diagnosis.append(hint[0])
+            lines.append("Likely cause: " + hint[1] + ".")
+    else:
+        shown = diffs[:3]
+        lines += [d.message() for d in shown]
+        if len(diffs) > len(shown):
+            lines.append(f"... and {len(diffs) - len(shown)} more differences.")
+    flat, _, _ = _mode(obs, i, mode)
+    found = diagnose(function, i, flat, error)
+    for m in found:
+        if m.code not in diagnosis:
+            diagnosis.append(m.code)
+    if found:
+        lines.append("Likely mistake: " + found[0].hint + ".")
+    lines += notes
+    return FunctionResult(function, 0.0, points, False, diagnosis, "\n".join(lines))
+
+
+def _run_variant(mistake, args):
+    """Run one known-mistake variant (trusted code) on a copy of the case's arguments."""
+    ns = assignment.new_namespace()
+    for name, source in assignment.reference_sources().items():
+        exec(compile(source, f"<reference {name}>", "exec"), ns)
+    exec(compile(mistakes.variant_source(mistake), f"<variant {mistake.code}>", "exec"), ns)
+    fn = ns[mistake.function]
+    with np.errstate(all="ignore"):
+        try:
+            return structure.flatten(fn(*copy.deepcopy(args))), None
+        except Exception as error:  # noqa: BLE001
+            return None, f"{type(error).__name__}: {error}"
+
+
+def diagnose(function, case_index, student_flat, student_error):
+    """The known mistakes whose results on this case equal the student's."""
+    args = prepared(function)[case_index].args
+    found = []
+    for mistake in mistakes.for_function(function):
+        flat, error = _run_variant(mistake, args)
+        if student_error is not None:
+            if error is not None and _same_error(error, student_error):
+                found.append(mistake)
+        elif flat is not None and student_flat is not None and matches(flat, student_flat):
+            found.append(mistake)
+    return found
+
+
+def _same_error(a, b):
+    import re
+    kind = lambda e: e.split(":", 1)[0]  # noqa: E731
+    name = lambda e: re.findall(r"name '(\w+)'", e)  # noqa: E731
+    return kind(a) == kind(b) and name(a) == name(b)
+
+
+def make_cases_payload(function):
+    """What the engine needs to run a function: [(args, calls, dependency params)]."""
+    params = dependency_params(function)
+    return [(p.args, p.calls, params) for p in prepared(function)]

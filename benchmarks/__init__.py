@@ -1,0 +1,1 @@
+"""Benchmarks of the batch grader (see benchmarks/README.md)."""

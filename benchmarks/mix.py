@@ -1,0 +1,76 @@
+"""The submissions the benchmark grades: a class-like mix of right, wrong and broken notebooks.
+
+Every kind of submission has a label and the set of functions it is meant to
+lose (or BROKEN when the file cannot be read at all).  Student i gets kind
+i % len(kinds), so any N covers the first N kinds and a large N repeats the
+whole mix.  The order puts the broken files and the bundled seed samples
+first, so even a tiny N (6) meets every path through the graders.
+"""
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from autograder import assignment, mistakes, samples
+
+BROKEN = "broken"  # expected outcome of a file no grader can read
+
+
+@dataclass(frozen=True)
+class Kind:
+    label: str               # short, unique, safe in a student id
+    plan: dict | None        # samples.make_notebook plan, or None for raw bytes
+    raw: bytes | None        # the file's bytes when plan is None
+    failing: object          # frozenset of functions expected to score 0, or BROKEN
+
+
+def _slug(text):
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def kinds():
+    """Every kind of submission, in the order students are given them."""
+    everything = frozenset(assignment.FUNCTIONS)
+    out = [
+        Kind("reference", {"*": "reference"}, None, frozenset()),
+        Kind("release", {"*": "release"}, None, everything),
+        Kind("seed-001", samples.SAMPLES["carol"], None, frozenset({"lstm_backward"})),
+        Kind("seed-002", samples.SAMPLES["dave"], None, frozenset({"lstm_backward"})),
+        # a notebook cut off in the middle of a save: not JSON
+        Kind("invalid-json", None, b'{"cells": [{"cell_type": "code", "source": "def rnn_', BROKEN),
+        Kind("empty", None, b"", BROKEN),
+    ]
+    for m in mistakes.MISTAKES:
+        out.append(Kind(_slug(f"{m.function}-{m.code}"),
+                        {"*": "reference", m.function: mistakes.variant_source(m)}, None,
+                        frozenset({m.function})))
+    labels = [k.label for k in out]
+    assert len(labels) == len(set(labels)), "submission labels must be unique"
+    return out
+
+
+def student_ids(n):
+    """[(student id, Kind)] for n students."""
+    mix = kinds()
+    return [(f"s{i:04d}-{mix[i % len(mix)].label}", mix[i % len(mix)]) for i in range(n)]
+
+
+def write(submitted_dir, release_notebook, n):
+    """Write n submissions in nbgrader's layout; return {student id: Kind}."""
+    release_nb = nbformat.read(str(release_notebook), as_version=4)
+    name = assignment.ASSIGNMENT
+    rendered = {}
+    students = {}
+    for student, kind in student_ids(n):
+        folder = Path(submitted_dir) / student / name
+        folder.mkdir(parents=True, exist_ok=True)
+        if kind.label not in rendered:
+            if kind.plan is None:
+                rendered[kind.label] = kind.raw
+            else:
+                nb = samples.make_notebook(release_nb, kind.plan)
+                rendered[kind.label] = nbformat.writes(nb).encode("utf-8")
+        (folder / f"{name}.ipynb").write_bytes(rendered[kind.label])
+        students[student] = kind
+    return students

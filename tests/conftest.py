@@ -1,0 +1,74 @@
+"""Shared fixtures: scratch course directories and the real nbgrader command line."""
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from autograder import assignment, nbgrader_cli, samples  # noqa: E402
+
+NAME = assignment.ASSIGNMENT
+COURSE_FILES = ("notebooks", "rnn_utils.py", "nbgrader_config.py", "source", "release")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true",
+                     help="rewrite golden files under tests/golden/ from the current output")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def limited_kernel():
+    """nbgrader_config.py runs notebooks in the limited kernel: make sure it is installed."""
+    from autograder import limited_kernel
+    limited_kernel.install()
+
+
+@pytest.fixture
+def update_golden(request):
+    return request.config.getoption("--update-golden")
+
+
+def make_course(path):
+    """Copy the kit's course files into `path` (a scratch course directory)."""
+    path.mkdir(parents=True, exist_ok=True)
+    for name in COURSE_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copyfile(src, path / name)
+    return path
+
+
+def nbgrader(course, *args, check=True):
+    """Run the real nbgrader CLI in `course`, with a scratch gradebook."""
+    return nbgrader_cli.run(list(args), course, check=check, env={"NBGRADER_DB_URL": ""})
+
+
+@pytest.fixture(scope="session")
+def graded_course(tmp_path_factory):
+    """A scratch course in which nbgrader has autograded every sample submission."""
+    course = make_course(tmp_path_factory.mktemp("course"))
+    nbgrader(course, "generate_assignment", "--force")
+    samples.write_submissions(course / "submitted", course / "release" / NAME / f"{NAME}.ipynb")
+    nbgrader(course, "autograde", "--create", "--force")
+    return course
+
+
+def gradebook_scores(course):
+    """{student: {function: score}} of the sample students, from the course's gradebook."""
+    return gradebook_scores_for(course, samples.SAMPLES)
+
+
+def gradebook_scores_for(course, students):
+    """{student: {function: score}} from the course's gradebook for the given students."""
+    from nbgrader.api import Gradebook
+    scores = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for student in students:
+            scores[student] = {f: gb.find_grade(assignment.test_cell_id(f), NAME, NAME, student).score
+                               for f in assignment.FUNCTIONS}
+    return scores

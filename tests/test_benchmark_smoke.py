@@ -1,0 +1,96 @@
+"""Does the grading benchmark run end to end and check the two graders against each other?
+
+Only correctness is asserted: that both graders agree on every verdict, that
+the submissions were the intended mix, and that every figure of the report
+is a number.  Timings are never judged: they depend on the machine.
+"""
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder import assignment
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import bench_grading, mix  # noqa: E402
+
+
+def is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+        and value > 0
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    base = tmp_path_factory.mktemp("bench")
+    out = base / "results.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_grading.py"),
+                           "--sizes", "6", "--nbgrader-max", "6", "--jobs", "2",
+                           "--out", str(out), "--work", str(base / "work")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return {"json": json.loads(out.read_text()), "markdown": out.with_suffix(".md").read_text(),
+            "stdout": proc.stdout}
+
+
+def test_both_graders_agree_on_every_verdict(report):
+    """Do the batch grader and nbgrader autograde give every student the same score for every
+    function, the broken files included?"""
+    [row] = report["json"]["sizes"]
+    assert row["n"] == 6
+    assert row["verdicts"]["agree"], row["verdicts"]["mismatches"]
+    assert row["verdicts"]["mismatches"] == []
+    assert row["verdicts"]["compared"] == 6 * len(assignment.FUNCTIONS)
+
+
+def test_every_student_lost_what_their_submission_should_lose(report):
+    """Did each of the six kinds of submission (reference, release, the two seed samples, an
+    invalid and an empty file) lose exactly its intended functions, and could nbgrader not
+    process exactly the two broken files?"""
+    [row] = report["json"]["sizes"]
+    assert row["expected_mismatches"] == []
+    broken = sorted(s for s, k in mix.student_ids(6) if k.failing == mix.BROKEN)
+    assert len(broken) == 2
+    assert row["nbgrader_could_not_process"] == broken
+
+
+def test_the_report_has_numbers(report):
+    """Does the report give a number for every throughput, memory and latency figure, and
+    print them as a markdown table?"""
+    data = report["json"]
+    [row] = data["sizes"]
+    for key in ("ours", "nbgrader"):
+        figures = row[key]
+        assert figures["how"] == "measured"
+        for name in ("seconds", "seconds_per_submission", "submissions_per_second", "peak_rss_mb"):
+            assert is_number(figures[name]), (key, name, figures[name])
+    assert is_number(row["speed_ratio"])
+    assert is_number(data["startup"]["ours"]["seconds"]) and is_number(data["startup"]["nbgrader"]["seconds"])
+    latency = data["student_latency"]
+    assert latency["validate_release"]["verdict"].startswith("VALIDATION FAILED ON 8 CELL(S)")
+    assert latency["validate_completed"]["verdict"] == "passes all the tests"
+    assert is_number(latency["validate_release"]["seconds"])
+    for function in assignment.FUNCTIONS:
+        assert is_number(latency["completed_notebook"]["cells"][f"example_{function}"]), function
+        assert is_number(latency["source_notebook"]["cells"][f"test_{function}"]), function
+    for text in (report["markdown"], report["stdout"]):
+        assert "| N | grader |" in text and "| 6 | nbgrader autograde | measured |" in text
+
+
+def test_a_disagreement_would_be_reported():
+    """Would the comparison catch a function the two graders scored differently (so that
+    'agree' can be trusted)?"""
+    students = dict(mix.student_ids(1))
+    [student] = students
+    entry = {"error": None, "functions": {f: {"score": 10.0, "passed": True} for f in assignment.FUNCTIONS}}
+    theirs = {student: {f: 10.0 for f in assignment.FUNCTIONS}}
+    assert bench_grading.check_verdicts(students, {student: entry}, theirs)["agree"]
+    theirs[student]["lstm_backward"] = 0.0
+    result = bench_grading.check_verdicts(students, {student: entry}, theirs)
+    assert not result["agree"]
+    assert result["mismatches"] == [f"{student} lstm_backward: batch grader 10, nbgrader 0.0"]

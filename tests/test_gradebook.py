@@ -1,0 +1,284 @@
+"""Tests for autograder.gradebook: scores land in nbgrader's gradebook."""
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from nbgrader.api import Gradebook, MissingEntry
+
+from autograder.gradebook import default_db_url, grade_cell_name, write_gradebook
+from autograder.report import FUNCTIONS
+
+ASSIGNMENT = "rnn_step_by_step"
+COURSE_ID = "rnn-step-by-step"
+VENV_BIN = Path(sys.executable).parent
+POINTS = {name: 5.0 for name in FUNCTIONS}
+POINTS["lstm_backward"] = 10.0
+MAX_TOTAL = sum(POINTS.values())
+
+
+@pytest.fixture(autouse=True)
+def _venv_bin_on_path(monkeypatch):
+    """nbgrader runs the `alembic` command when it creates a gradebook."""
+    monkeypatch.setenv("PATH", str(VENV_BIN) + os.pathsep + os.environ.get("PATH", ""))
+
+
+def _write_config(root: Path) -> str:
+    db_url = default_db_url(root)
+    (root / "nbgrader_config.py").write_text(
+        "c = get_config()\n"
+        f"c.CourseDirectory.root = {str(root)!r}\n"
+        f"c.CourseDirectory.course_id = {COURSE_ID!r}\n"
+        f"c.CourseDirectory.db_url = {db_url!r}\n"
+    )
+    return db_url
+
+
+def _build_gradebook(db_url: str, functions) -> None:
+    """A gradebook as ``nbgrader generate_assignment`` leaves it."""
+    with Gradebook(db_url, course_id=COURSE_ID) as gb:
+        gb.update_or_create_assignment(ASSIGNMENT)
+        gb.update_or_create_notebook(ASSIGNMENT, ASSIGNMENT)
+        for name in functions:
+            gb.add_solution_cell(name, ASSIGNMENT, ASSIGNMENT)
+            gb.add_grade_cell(grade_cell_name(name), ASSIGNMENT, ASSIGNMENT,
+                              max_score=POINTS[name], cell_type="code")
+        gb.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def _template_db(tmp_path_factory) -> Path:
+    # Creating a gradebook runs `alembic` (a few seconds), so build it once and copy.
+    root = tmp_path_factory.mktemp("template")
+    old_path = os.environ.get("PATH", "")
+    os.environ["PATH"] = str(VENV_BIN) + os.pathsep + old_path
+    try:
+        _build_gradebook(default_db_url(root), FUNCTIONS)
+    finally:
+        os.environ["PATH"] = old_path
+    return root / "gradebook.db"
+
+
+@pytest.fixture
+def make_course(_template_db):
+    def make(root: Path, functions=FUNCTIONS) -> str:
+        root.mkdir(parents=True, exist_ok=True)
+        db_url = _write_config(root)
+        if tuple(functions) == FUNCTIONS:
+            shutil.copyfile(_template_db, root / "gradebook.db")
+        else:
+            _build_gradebook(db_url, functions)
+        return db_url
+    return make
+
+
+def _fn(score, passed=True):
+    return {"score": score, "max": 0.0, "passed": passed, "diagnosis": [], "message": ""}
+
+
+def _results():
+    alice = {name: _fn(POINTS[name]) for name in FUNCTIONS}
+    alice["rnn_backward"] = _fn(2.5, False)
+    alice["lstm_backward"] = _fn(0.0, False)
+    bob = {name: _fn(POINTS[name]) for name in FUNCTIONS}
+    return {
+        "assignment": ASSIGNMENT,
+        "isolation": "test",
+        "students": {
+            "alice": {"total": MAX_TOTAL - 12.5, "max": MAX_TOTAL, "error": None,
+                      "functions": alice},
+            "bob": {"total": MAX_TOTAL, "max": MAX_TOTAL, "error": None, "functions": bob},
+        },
+    }
+
+
+def _nbgrader_export(course: Path) -> dict[str, dict]:
+    """Run the real ``nbgrader export`` CLI in ``course`` and read its CSV."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NBGRADER_", "JUPYTER_"))}
+    env["PATH"] = str(VENV_BIN) + os.pathsep + env.get("PATH", "")
+    # keep a developer's own ~/.jupyter settings out of the test
+    env["JUPYTER_CONFIG_DIR"] = str(course / ".jupyter")
+    env["HOME"] = str(course)
+    proc = subprocess.run(["nbgrader", "export", "--to", "export.csv"], cwd=course, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with open(course / "export.csv", newline="") as fh:
+        return {row["student_id"]: row for row in csv.DictReader(fh)}
+
+
+def _db_state(db_url: str) -> dict:
+    """Everything write_gradebook may touch, as plain data."""
+    with Gradebook(db_url, course_id="") as gb:
+        state = {
+            "students": sorted(s.id for s in gb.students),
+            "submissions": sorted((s.student.id, s.assignment.name)
+                                  for s in gb.assignment_submissions(ASSIGNMENT)),
+            "grades": {},
+        }
+        for sid in state["students"]:
+            for name in FUNCTIONS:
+                g = gb.find_grade(grade_cell_name(name), ASSIGNMENT, ASSIGNMENT, sid)
+                state["grades"][sid, name] = (g.auto_score, g.manual_score,
+                                              g.extra_credit, g.needs_manual_grade)
+        gb.engine.dispose()
+    return state
+
+
+def test_nbgrader_export_sees_the_scores(tmp_path, make_course):
+    """Does the real `nbgrader export` report each student's summed score and the max?"""
+    course = tmp_path / "course"
+    make_course(course)
+    write_gradebook(_results(), course)
+
+    rows = _nbgrader_export(course)
+    assert set(rows) == {"alice", "bob"}
+    assert float(rows["alice"]["score"]) == pytest.approx(MAX_TOTAL - 12.5)
+    assert float(rows["bob"]["score"]) == pytest.approx(MAX_TOTAL)
+    for row in rows.values():
+        assert row["assignment"] == ASSIGNMENT
+        assert float(row["max_score"]) == pytest.approx(MAX_TOTAL)
+
+
+def test_each_grade_cell_gets_its_function_score(tmp_path, make_course):
+    """Is every test_<function> grade's auto_score the function's score, ready for formgrader?"""
+    course = tmp_path / "course"
+    db_url = make_course(course)
+    write_gradebook(_results(), course, db_url)
+    grades = _db_state(db_url)["grades"]
+    assert grades["alice", "rnn_backward"] == (2.5, None, None, False)
+    assert grades["alice", "lstm_backward"] == (0.0, None, None, False)
+    assert grades["alice", "rnn_cell_forward"] == (5.0, None, None, False)
+    assert grades["bob", "lstm_backward"] == (10.0, None, None, False)
+
+
+def test_whole_submission_error_scores_zero_everywhere(tmp_path, make_course):
+    """Does a student whose notebook failed as a whole get 0 for every function?"""
+    course = tmp_path / "course"
+    db_url = make_course(course)
+    results = _results()
+    # scores present but the submission as a whole failed: the error wins
+    results["students"]["bob"]["error"] = "notebook is not valid JSON"
+    results["students"]["carol"] = {"total": 0.0, "max": MAX_TOTAL,
+                                    "error": "kernel died", "functions": {}}
+    write_gradebook(results, course)
+
+    grades = _db_state(db_url)["grades"]
+    for sid in ("bob", "carol"):
+        assert all(grades[sid, name][0] == 0.0 for name in FUNCTIONS)
+    rows = _nbgrader_export(course)
+    assert float(rows["carol"]["score"]) == 0.0
+    assert float(rows["bob"]["score"]) == 0.0
+    assert float(rows["alice"]["score"]) == pytest.approx(MAX_TOTAL - 12.5)
+
+
+def test_running_twice_gives_the_same_database(tmp_path, make_course):
+    """Does a second run on the same results leave the database exactly as the first did?"""
+    course = tmp_path / "course"
+    db_url = make_course(course)
+    write_gradebook(_results(), course)
+    first = _db_state(db_url)
+    write_gradebook(_results(), course)
+    assert _db_state(db_url) == first
+    assert first["students"] == ["alice", "bob"]
+    assert first["submissions"] == [("alice", ASSIGNMENT), ("bob", ASSIGNMENT)]
+
+
+def test_regrading_updates_scores_in_place(tmp_path, make_course):
+    """After a regrade with new scores, is the old submission reused and its scores replaced?"""
+    course = tmp_path / "course"
+    db_url = make_course(course)
+    write_gradebook(_results(), course)
+    regraded = _results()
+    regraded["students"]["alice"]["functions"]["rnn_backward"] = _fn(5.0)
+    write_gradebook(regraded, course)
+    state = _db_state(db_url)
+    assert state["submissions"] == [("alice", ASSIGNMENT), ("bob", ASSIGNMENT)]
+    assert state["grades"]["alice", "rnn_backward"][0] == 5.0
+
+
+def test_manual_scores_from_formgrader_are_kept(tmp_path, make_course):
+    """Is a manual score a grader entered left alone, and flagged for review as nbgrader does?"""
+    course = tmp_path / "course"
+    db_url = make_course(course)
+    write_gradebook(_results(), course)
+    with Gradebook(db_url, course_id="") as gb:
+        grade = gb.find_grade("test_rnn_backward", ASSIGNMENT, ASSIGNMENT, "alice")
+        grade.manual_score = 4.0
+        gb.db.commit()
+        gb.engine.dispose()
+    write_gradebook(_results(), course)
+    assert _db_state(db_url)["grades"]["alice", "rnn_backward"] == (2.5, 4.0, None, True)
+    assert float(_nbgrader_export(course)["alice"]["score"]) == pytest.approx(MAX_TOTAL - 11.0)
+
+
+def test_existing_student_is_reused(tmp_path, make_course):
+    """Is a student already in the gradebook (with a name) reused rather than duplicated?"""
+    course = tmp_path / "course"
+    db_url = make_course(course)
+    with Gradebook(db_url, course_id="") as gb:
+        gb.add_student("alice", first_name="Alice", last_name="Liddell")
+        gb.engine.dispose()
+    write_gradebook(_results(), course)
+    with Gradebook(db_url, course_id="") as gb:
+        alice = gb.find_student("alice")
+        assert (alice.first_name, alice.last_name) == ("Alice", "Liddell")
+        assert len(gb.students) == 2
+        gb.engine.dispose()
+
+
+def test_missing_grade_cell_is_an_error_and_writes_nothing(tmp_path, make_course):
+    """If the gradebook lacks a test_<function> cell, does it refuse before writing anything?"""
+    course = tmp_path / "course"
+    db_url = make_course(course, functions=FUNCTIONS[:-1])
+    with pytest.raises(ValueError, match="test_lstm_backward"):
+        write_gradebook(_results(), course)
+    with Gradebook(db_url, course_id="") as gb:
+        assert gb.students == []
+        gb.engine.dispose()
+
+
+def test_missing_gradebook_is_an_error_and_not_created(tmp_path):
+    """Without a gradebook file, is there a clear error, and no empty gradebook left behind?"""
+    course = tmp_path / "course"
+    course.mkdir()
+    with pytest.raises(ValueError, match="generate_assignment"):
+        write_gradebook(_results(), course)
+    assert not (course / "gradebook.db").exists()
+
+
+def test_missing_assignment_is_an_error(tmp_path):
+    """With a gradebook that lacks the assignment, is there a clear error?"""
+    course = tmp_path / "course"
+    course.mkdir()
+    with Gradebook(default_db_url(course), course_id=COURSE_ID) as gb:
+        gb.update_or_create_assignment("some_other_assignment")
+        gb.engine.dispose()
+    with pytest.raises(ValueError, match="generate_assignment"):
+        write_gradebook(_results(), course)
+
+
+def test_zero_students_is_a_no_op(tmp_path, make_course):
+    """Do results with no students leave the gradebook without students or submissions?"""
+    course = tmp_path / "course"
+    db_url = make_course(course)
+    write_gradebook({"assignment": ASSIGNMENT, "isolation": "", "students": {}}, course)
+    state = _db_state(db_url)
+    assert state["students"] == [] and state["submissions"] == []
+
+
+def test_no_stray_course_row_is_added(tmp_path, make_course):
+    """Does writing grades leave the course table as generate_assignment made it?"""
+    course = tmp_path / "course"
+    db_url = make_course(course)
+    write_gradebook(_results(), course)
+    with Gradebook(db_url, course_id="") as gb:
+        from nbgrader.api import Course
+        assert [c.id for c in gb.db.query(Course).all()] == [COURSE_ID]
+        with pytest.raises(MissingEntry):
+            gb.find_submission(ASSIGNMENT, "nobody")
+        gb.engine.dispose()

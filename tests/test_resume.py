@@ -1,0 +1,161 @@
+"""A killed batch resumes from its journal; unchanged work is never redone.
+
+OUT_DIR/.journal holds one file per finished student.  These tests kill a real
+batch (SIGKILL, --jobs 1) once at least 3 students are in the journal, start it
+again, and check that the students already graded were kept (their journal
+files untouched), that every student is graded, and that the final results
+equal those of a clean run.  Then: a rerun on unchanged submissions is
+idempotent, and changing one submission regrades exactly that one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import samples
+
+from conftest import NAME, make_course
+from test_attacks import KIT, grade_cmd, grader_env, run_grader
+
+PLANS = ["alice", "bob", "carol", "dave", "erin", "frank"]
+STUDENTS = {f"s{i:02d}": samples.SAMPLES[PLANS[i % len(PLANS)]] for i in range(12)}
+CHANGED = "s05"  # frank's plan, then given the seed-001 bug in lstm_backward as well
+
+
+def write_all(root: Path) -> None:
+    release = nbformat.read(str(KIT / "release" / NAME / f"{NAME}.ipynb"), as_version=4)
+    for student, plan in STUDENTS.items():
+        folder = root / student / NAME
+        folder.mkdir(parents=True, exist_ok=True)
+        nbformat.write(samples.make_notebook(release, plan), str(folder / f"{NAME}.ipynb"))
+
+
+def journal_state(out: Path) -> dict:
+    """{journal file name: (inode, mtime_ns, student)} of every finished entry."""
+    state = {}
+    for path in sorted((out / ".journal").glob("*.json")):
+        st = path.stat()
+        state[path.name] = (st.st_ino, st.st_mtime_ns, json.loads(path.read_text())["student"])
+    return state
+
+
+def kept(stderr: str) -> int:
+    found = re.findall(r"(\d+) unchanged submission\(s\) kept from the journal", stderr)
+    return int(found[-1]) if found else 0
+
+
+def survivors(scratch: Path) -> list:
+    """Pids of processes whose command line names the scratch directory (the batch's TMPDIR)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(scratch).encode() in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory):
+    scratch = tmp_path_factory.mktemp("resume")
+    course = make_course(scratch / "course")
+    submitted = scratch / "submitted"
+    write_all(submitted)
+
+    # a clean run, for comparison
+    clean, _ = run_grader(submitted, scratch / "clean-out", course, "--no-gradebook", scratch=scratch)
+
+    # a run killed after at least 3 students are in the journal
+    out = scratch / "out"
+    proc = subprocess.Popen(grade_cmd(submitted, out, course, "--no-gradebook", jobs=1), cwd=KIT,
+                            env=grader_env(scratch), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 300
+    try:
+        while not (out / ".journal").is_dir() or len(journal_state(out)) < 3:
+            assert proc.poll() is None, "the batch ended before it could be killed"
+            assert time.monotonic() < deadline, "no journal entries after 300 s"
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)  # only the grader itself: its sandbox must die with it
+        proc.wait()
+        proc.stderr.close()
+    time.sleep(0.5)  # anything the killed grader left running would write now
+    leftovers = survivors(scratch)
+    for pid in leftovers:  # started (indirectly) by this test: end them, by pid
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    after_kill = journal_state(out)
+    results_after_kill = (out / "results.json").exists()
+
+    second, second_proc = run_grader(submitted, out, course, "--no-gradebook", scratch=scratch, jobs=1)
+    return {"scratch": scratch, "course": course, "submitted": submitted, "out": out, "clean": clean,
+            "after_kill": after_kill, "results_after_kill": results_after_kill, "second": second,
+            "second_stderr": second_proc.stderr, "second_journal": journal_state(out),
+            "leftovers": leftovers}
+
+
+def test_kill_left_a_partial_journal(resumed):
+    """Was the batch killed part-way: at least 3 students journaled, not all, no results.json?"""
+    n = len(resumed["after_kill"])
+    assert 3 <= n < len(STUDENTS), n
+    assert not resumed["results_after_kill"]
+
+
+def test_killed_grader_leaves_no_process_behind(resumed):
+    """Did the sandboxed processes of the killed grader die with it?"""
+    assert resumed["leftovers"] == []
+
+
+def test_resume_keeps_the_journaled_students(resumed):
+    """Does the second run say it kept exactly the students of the killed run, and leave their
+    journal files untouched (not graded twice)?"""
+    before, after = resumed["after_kill"], resumed["second_journal"]
+    assert kept(resumed["second_stderr"]) == len(before), resumed["second_stderr"][-2000:]
+    for name, state in before.items():
+        assert after[name] == state, f"{state[2]} was graded again"
+    assert sorted(s for _, _, s in after.values()) == sorted(STUDENTS)  # one entry per student
+
+
+def test_resumed_results_equal_a_clean_run(resumed):
+    """Are the final results of the killed-then-resumed batch those of an uninterrupted run?"""
+    assert resumed["second"]["students"] == resumed["clean"]["students"]
+    assert set(resumed["second"]["students"]) == set(STUDENTS)
+
+
+def test_rerun_is_idempotent_and_regrades_only_what_changed(resumed):
+    """Does a rerun on unchanged submissions keep everyone from the journal and write the same
+    results.json; and after one submission changes, is exactly that one regraded?"""
+    out, course, submitted, scratch = resumed["out"], resumed["course"], resumed["submitted"], resumed["scratch"]
+    before_bytes = (out / "results.json").read_bytes()
+    journal = journal_state(out)
+    _, proc = run_grader(submitted, out, course, "--no-gradebook", scratch=scratch)
+    assert kept(proc.stderr) == len(STUDENTS), proc.stderr[-2000:]
+    assert (out / "results.json").read_bytes() == before_bytes
+    assert journal_state(out) == journal
+
+    # change one submission: its lstm_backward gets the seed-001 bug
+    release = nbformat.read(str(KIT / "release" / NAME / f"{NAME}.ipynb"), as_version=4)
+    plan = dict(STUDENTS[CHANGED], lstm_backward=samples.LSTM_BACKWARD_SEED_001)
+    nbformat.write(samples.make_notebook(release, plan), str(submitted / CHANGED / NAME / f"{NAME}.ipynb"))
+    old = json.loads(before_bytes)["students"]
+    new, proc = run_grader(submitted, out, course, "--no-gradebook", scratch=scratch)
+    assert kept(proc.stderr) == len(STUDENTS) - 1, proc.stderr[-2000:]
+    changed_journal = {n for n, st in journal_state(out).items() if journal.get(n) != st}
+    assert [journal_state(out)[n][2] for n in changed_journal] == [CHANGED]
+    assert {s for s in STUDENTS if new["students"][s] != old[s]} == {CHANGED}
+    assert new["students"][CHANGED]["functions"]["lstm_backward"]["passed"] is False
+    assert old[CHANGED]["functions"]["lstm_backward"]["passed"] is True

@@ -1,0 +1,706 @@
+"""Attacks on autograder.sandbox, the isolation layer of the batch grader.
+
+Every test is a question about one attack or guarantee and asserts the exact
+outcome.  Whatever this machine cannot provide is skipped with a reason that
+names the isolation level actually obtained (see ``pytest -ra``); the level
+is also stored with ``record_property("isolation", ...)``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autograder import sandbox as sb
+from autograder.sandbox import (
+    ChildResult,
+    Isolation,
+    Limits,
+    SandboxError,
+    detect_isolation,
+    interpreter_paths,
+    read_job_file,
+    run_isolated,
+    sandbox_path,
+)
+
+COURSE_DIR = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def iso() -> Isolation:
+    try:
+        return detect_isolation()
+    except SandboxError as exc:  # pragma: no cover - machine without any way
+        pytest.skip(f"no sandbox can run on this machine: {exc}")
+
+
+def _require(condition: bool, what: str, iso: Isolation) -> None:
+    if not condition:
+        pytest.skip(f"needs {what}; this machine gives: {iso.describe()}")
+
+
+@pytest.fixture
+def workdir():
+    path = Path(tempfile.mkdtemp(prefix="sandbox-test-work-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def secret_dir():
+    """A world-readable directory outside /tmp (so only `hide` can protect it)."""
+    path = Path(tempfile.mkdtemp(prefix="sandbox-test-secret-", dir="/var/tmp"))
+    path.chmod(0o755)
+    (path / "secret.txt").write_text("TOP-SECRET-ANSWER-KEY\n")
+    (path / "secret.txt").chmod(0o644)
+    (path / "helper.py").write_text("VALUE = 42\n")
+    (path / "helper.py").chmod(0o644)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def run_py(code: str, workdir: Path, limits: Limits = Limits(), *, expose=(), hide=(), env=None,
+           isolation: Isolation | None = None) -> ChildResult:
+    """Run Python source in the sandbox the way the grader does: the course
+    directory (holding the venv) hidden, the interpreter exposed."""
+    try:
+        return run_isolated(
+            [sys.executable, "-I", "-c", textwrap.dedent(code)],
+            workdir,
+            limits,
+            expose=[*interpreter_paths(), *expose],
+            hide=[COURSE_DIR, *hide],
+            env=env,
+            isolation=isolation,
+        )
+    except SandboxError as exc:
+        if "not reachable" in str(exc):
+            pytest.skip(f"the interpreter cannot run as the sandbox user here: {exc}")
+        raise
+
+
+def _processes_with(token: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                if token.encode() in fh.read():
+                    found.append(int(entry))
+        except OSError:
+            pass
+    return found
+
+
+def _wait_gone(token: str, seconds: float = 3.0) -> list[int]:
+    end = time.monotonic() + seconds
+    while True:
+        left = _processes_with(token)
+        if not left or time.monotonic() > end:
+            return left
+        time.sleep(0.05)
+
+
+# ---------------------------------------------------------------------------
+# what do we have
+# ---------------------------------------------------------------------------
+
+
+def test_isolation_level_is_reported_truthfully(iso, record_property):
+    """Which isolation does this machine give, and is every claim backed by a tool that exists?"""
+    record_property("isolation", iso.describe())
+    record_property("isolation_notes", "; ".join(iso.notes))
+    level = iso.describe()
+    if iso.bubblewrap:
+        assert shutil.which("bwrap") or shutil.which("bwrap", path="/usr/bin:/bin"), level
+        assert level.startswith("bubblewrap mount"), level
+    else:
+        assert "NO mount namespace" in level, level
+    if os.geteuid() != 0:
+        assert iso.user is None, level
+    if iso.user is not None:
+        assert f"uid {iso.user!r}" in level, level
+    assert detect_isolation() is iso, "detection must be cached"
+    # The level this suite ran with, visible in the -ra summary of a run:
+    print(f"sandbox isolation: {level}")
+
+
+def test_degrades_truthfully_without_bubblewrap(iso, monkeypatch):
+    """When bwrap is not installed, does detection say so instead of claiming a mount namespace?"""
+    real_which = sb._which
+    monkeypatch.setattr(sb, "_which", lambda name: None if name == "bwrap" else real_which(name))
+    sb._reset_detection_cache()
+    try:
+        degraded = detect_isolation()
+    finally:
+        monkeypatch.undo()
+        sb._reset_detection_cache()
+    assert degraded.bubblewrap is False
+    assert any("bwrap not installed" in n for n in degraded.notes), degraded.notes
+    assert "NO mount namespace" in degraded.describe()
+    assert degraded.user == iso.user
+    # The real detection comes back once bwrap is visible again.
+    assert detect_isolation() == iso
+
+
+# ---------------------------------------------------------------------------
+# ordinary runs
+# ---------------------------------------------------------------------------
+
+
+def test_numpy_imports_and_computes(iso, workdir):
+    """Can a child import numpy from the hidden venv and compute with it?"""
+    r = run_py(
+        """
+        import numpy as np
+        a = np.arange(12, dtype=float).reshape(3, 4)
+        x = np.linalg.solve(np.array([[2.0, 1.0], [1.0, 3.0]]), np.array([3.0, 5.0]))
+        print(np.tanh(a @ a.T).sum().round(6), x.round(6).tolist(), np.__version__, sep="|")
+        """,
+        workdir,
+    )
+    assert (r.returncode, r.signal, r.timed_out) == (0, None, False), r.stderr
+    total, solution, version = r.stdout.decode().split("|")
+    a = np.arange(12, dtype=float).reshape(3, 4)
+    assert float(total) == pytest.approx(np.tanh(a @ a.T).sum().round(6))
+    assert json.loads(solution) == [0.8, 1.4]
+    assert version.strip() == np.__version__
+
+
+def test_exposed_file_under_hidden_dir_is_readable(iso, workdir, secret_dir):
+    """Is an exposed module inside a hidden directory importable while its sibling stays hidden?"""
+    _require(iso.bubblewrap, "a mount namespace (bubblewrap)", iso)
+    r = run_py(
+        f"""
+        import sys
+        sys.path.insert(0, {str(secret_dir)!r})
+        import helper
+        print(helper.VALUE)
+        try:
+            open({str(secret_dir / 'secret.txt')!r}).read()
+            print("SECRET-READ")
+        except FileNotFoundError:
+            print("secret hidden")
+        """,
+        workdir,
+        expose=[secret_dir / "helper.py"],
+        hide=[secret_dir],
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().split() == ["42", "secret", "hidden"]
+
+
+def test_hidden_dir_inside_exposed_dir_stays_hidden(iso, workdir, secret_dir):
+    """If a whole directory is exposed but a subdirectory of it is hidden, does the subdirectory stay hidden?"""
+    _require(iso.bubblewrap, "a mount namespace (bubblewrap)", iso)
+    inner = secret_dir / "answers"
+    inner.mkdir(mode=0o755)
+    (inner / "key.txt").write_text("INNER-KEY")
+    (inner / "key.txt").chmod(0o644)
+    r = run_py(
+        f"""
+        import os
+        print(sorted(os.listdir({str(secret_dir)!r})), os.listdir({str(inner)!r}))
+        """,
+        workdir,
+        expose=[secret_dir],
+        hide=[inner],
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().strip() == "['answers', 'helper.py', 'secret.txt'] []"
+
+
+def test_workdir_is_cwd_home_and_writable(iso, workdir):
+    """Does the child start in its job directory, with HOME there, and can it write results there?"""
+    (workdir / "input.json").write_text('{"x": 1}')
+    inside = sandbox_path(workdir)
+    r = run_py(
+        """
+        import json, os
+        data = json.load(open("input.json"))
+        with open("result.json", "w") as fh:
+            json.dump({"cwd": os.getcwd(), "home": os.environ["HOME"], "x": data["x"] + 1}, fh)
+        """,
+        workdir,
+    )
+    assert r.returncode == 0, r.stderr
+    result = json.loads(read_job_file(workdir, "result.json"))
+    assert result == {"cwd": str(inside), "home": str(inside), "x": 2}
+    if iso.bubblewrap:
+        assert inside == Path("/tmp/work")
+
+
+def test_exit_code_is_reported(iso, workdir):
+    """Does os._exit(3) come back as returncode 3 and no signal?"""
+    r = run_py("import os; print('bye', flush=True); os._exit(3)", workdir)
+    assert (r.returncode, r.signal, r.timed_out) == (3, None, False)
+    assert r.stdout == b"bye\n"
+    assert r.describe() == "exited with status 3"
+
+
+def test_segfault_is_reported_as_sigsegv(iso, workdir):
+    """Does a segfault through ctypes come back as SIGSEGV rather than a crash of the grader?"""
+    r = run_py("import ctypes; ctypes.string_at(0)", workdir)
+    assert (r.returncode, r.signal, r.timed_out) == (None, signal.SIGSEGV, False)
+    assert r.describe() == "killed by SIGSEGV"
+    assert list(workdir.iterdir()) == [], "no core file may be left behind"
+
+
+def test_environment_is_scrubbed(iso, workdir, monkeypatch):
+    """Are the grader's environment variables (a fake SECRET) invisible to the child?"""
+    monkeypatch.setenv("SECRET", "hunter2-parent-secret")
+    r = run_py("import json, os; print(json.dumps(dict(os.environ)))", workdir, env={"EXTRA": "given"})
+    assert r.returncode == 0, r.stderr
+    child_env = json.loads(r.stdout)
+    expected = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(sandbox_path(workdir)),
+        "LANG": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "EXTRA": "given",
+    }
+    # bwrap always sets PWD to the directory it changed to; nothing else may appear.
+    assert child_env.pop("PWD", str(sandbox_path(workdir))) == str(sandbox_path(workdir))
+    assert child_env == expected
+    assert b"hunter2" not in r.stdout
+
+
+def test_stdin_is_empty(iso, workdir):
+    """Does the child read EOF from stdin instead of blocking on the grader's terminal?"""
+    r = run_py("import sys; print(repr(sys.stdin.read()))", workdir, Limits(wall_seconds=5))
+    assert (r.returncode, r.timed_out, r.stdout) == (0, False, b"''\n")
+
+
+def test_child_runs_as_unprivileged_user(iso, workdir):
+    """Does the child run as the dedicated unprivileged user, with no capabilities?"""
+    _require(iso.user is not None, "root and a dedicated sandbox user", iso)
+    import pwd
+
+    expected = pwd.getpwnam(iso.user)
+    r = run_py(
+        """
+        import os
+        caps = [l.split()[1] for l in open('/proc/self/status') if l.startswith(('CapEff', 'CapPrm'))]
+        print(os.getuid(), os.geteuid(), os.getgid(), os.getgroups(), caps)
+        """,
+        workdir,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().strip() == (
+        f"{expected.pw_uid} {expected.pw_uid} {expected.pw_gid} [] "
+        "['0000000000000000', '0000000000000000']"
+    )
+
+
+# ---------------------------------------------------------------------------
+# resource attacks
+# ---------------------------------------------------------------------------
+
+
+def test_infinite_loop_is_killed_at_wall_clock_limit(iso, workdir):
+    """Does an infinite loop get killed at the wall-clock limit, promptly?"""
+    token = secrets.token_hex(8)
+    r = run_py(f"# {token}\nwhile True: pass", workdir, Limits(wall_seconds=1.0, cpu_seconds=60))
+    assert r.timed_out is True
+    assert (r.returncode, r.signal) == (None, signal.SIGKILL)
+    assert 1.0 <= r.wall_seconds < 2.5, r.wall_seconds
+    assert _wait_gone(token) == []
+
+
+def test_sleeping_child_is_killed_at_wall_clock_limit(iso, workdir):
+    """Is a child that sleeps (using no CPU) also killed at the wall-clock limit?"""
+    r = run_py("import time; time.sleep(60)", workdir, Limits(wall_seconds=0.5))
+    assert r.timed_out is True
+    assert r.wall_seconds < 2.0, r.wall_seconds
+
+
+def test_cpu_limit_kills_busy_child(iso, workdir):
+    """Does RLIMIT_CPU stop a busy loop even when the wall-clock limit is generous?"""
+    _require(iso.rlimits, "rlimits", iso)
+    r = run_py("while True: pass", workdir, Limits(wall_seconds=20, cpu_seconds=1))
+    assert r.timed_out is False
+    assert r.signal in (signal.SIGXCPU, signal.SIGKILL), r
+    assert r.wall_seconds < 5, r.wall_seconds
+
+
+def test_memory_exhaustion_fails_inside_child(iso, workdir):
+    """Does allocating 50 GB with numpy fail inside the child with MemoryError while the grader is fine?"""
+    _require(iso.rlimits, "rlimits", iso)
+    r = run_py(
+        """
+        import numpy as np
+        try:
+            a = np.ones(50 * 1024**3 // 8)
+        except MemoryError as exc:
+            print("MemoryError", flush=True)
+            raise
+        print("ALLOCATED", a.nbytes)
+        """,
+        workdir,
+        Limits(wall_seconds=20, memory_bytes=1024**3),
+    )
+    assert r.timed_out is False
+    assert (r.returncode, r.signal) == (1, None), r
+    assert r.stdout == b"MemoryError\n"
+    assert r.stderr.rstrip().splitlines()[-1].startswith(b"numpy.core._exceptions._ArrayMemoryError") or \
+        b"MemoryError" in r.stderr.rstrip().splitlines()[-1], r.stderr
+    # The grader itself can still allocate and compute.
+    assert np.ones(10_000_000).sum() == 10_000_000
+
+
+def test_file_size_limit_stops_huge_files(iso, workdir):
+    """Does RLIMIT_FSIZE stop the child from filling the disk with one file?"""
+    _require(iso.rlimits, "rlimits", iso)
+    r = run_py(
+        """
+        import errno
+        try:
+            with open("big.bin", "wb") as fh:
+                fh.write(b"x" * (3 * 1024**2))
+            print("WROTE")
+        except OSError as exc:
+            print(errno.errorcode[exc.errno])
+        """,
+        workdir,
+        Limits(file_bytes=1024**2),
+    )
+    assert (r.returncode, r.stdout) == (0, b"EFBIG\n"), r
+    assert (workdir / "big.bin").stat().st_size <= 1024**2
+
+
+def test_fork_bomb_is_contained(iso, workdir):
+    """Is a fork bomb stopped by RLIMIT_NPROC, killed completely at the time limit, with the grader fine?"""
+    _require(iso.user is not None and iso.rlimits, "a dedicated uid (RLIMIT_NPROC) and rlimits", iso)
+    token = secrets.token_hex(8)
+    limit = 16
+    r = run_py(
+        f"""
+        # {token}
+        import os, time
+        kids = 0
+        try:
+            while True:
+                if os.fork() == 0:
+                    time.sleep(120)
+                    os._exit(0)
+                kids += 1
+        except BlockingIOError as exc:
+            print("blocked", kids, exc.errno, flush=True)
+        while True:          # and now the real bomb: everybody forks forever
+            try:
+                os.fork()
+            except OSError:
+                pass
+        """,
+        workdir,
+        Limits(wall_seconds=3.0, processes=limit),
+    )
+    assert r.timed_out is True
+    word, kids, err = r.stdout.decode().split()
+    assert word == "blocked" and int(err) == 11  # EAGAIN
+    # RLIMIT_NPROC counts every process of the sandbox uid, so a concurrent
+    # sandboxed run (another test session) may leave fewer than limit - 1.
+    assert 0 <= int(kids) <= limit - 1, kids
+    assert r.wall_seconds < 5.0
+    assert _wait_gone(token) == [], "processes of the bomb survived"
+    # The grader can still start processes.
+    assert subprocess.run(["true"]).returncode == 0
+
+
+def test_two_gigabytes_of_stdout_are_capped(iso, workdir):
+    """Are 2 GB printed to stdout captured only up to the cap, flagged, and drained promptly?"""
+    limits = Limits(wall_seconds=60, output_bytes=64 * 1024)
+    r = run_py(
+        """
+        import sys
+        chunk = b"x" * (1 << 20)
+        for _ in range(2048):
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.flush()
+        sys.stderr.write("done\\n")
+        """,
+        workdir,
+        limits,
+    )
+    assert (r.returncode, r.signal, r.timed_out) == (0, None, False), r.stderr[-500:]
+    assert r.stdout == b"x" * limits.output_bytes
+    assert r.stdout_truncated is True
+    assert (r.stderr, r.stderr_truncated) == (b"done\n", False)
+    assert r.wall_seconds < 30, r.wall_seconds
+
+
+def test_flooding_both_pipes_does_not_deadlock(iso, workdir):
+    """Does a child writing lots to stdout and stderr alternately finish without deadlock?"""
+    r = run_py(
+        """
+        import sys
+        chunk = b"y" * (1 << 18)
+        for _ in range(1024):
+            sys.stdout.buffer.write(chunk); sys.stdout.flush()
+            sys.stderr.buffer.write(chunk); sys.stderr.flush()
+        """,
+        workdir,
+        Limits(wall_seconds=60, output_bytes=1000),
+    )
+    assert (r.returncode, r.timed_out) == (0, False)
+    assert (len(r.stdout), len(r.stderr)) == (1000, 1000)
+    assert r.stdout_truncated and r.stderr_truncated
+
+
+def test_leftover_background_process_is_killed(iso, workdir):
+    """When the child exits but leaves a detached background process, is it killed and the run over at once?"""
+    _require(iso.pid_namespace, "a pid namespace", iso)
+    token = secrets.token_hex(8)
+    r = run_py(
+        f"""
+        import subprocess, sys
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)  # {token}"],
+                         start_new_session=True)
+        print("left it running")
+        """,
+        workdir,
+        Limits(wall_seconds=20),
+    )
+    assert (r.returncode, r.timed_out) == (0, False), r.stderr
+    assert r.wall_seconds < 3.0
+    assert _wait_gone(token) == []
+
+
+def test_host_processes_are_invisible(iso, workdir):
+    """Can the child see (and so signal) the grader's processes?"""
+    _require(iso.pid_namespace, "a pid namespace", iso)
+    r = run_py(
+        f"""
+        import os
+        pids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())
+        try:
+            os.kill({os.getpid()}, 0)
+            print(pids, "grader visible")
+        except ProcessLookupError:
+            print(pids, "grader invisible")
+        """,
+        workdir,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().strip().endswith("grader invisible"), r.stdout
+    assert len(eval(r.stdout.decode().rsplit("]", 1)[0] + "]")) <= 3
+
+
+# ---------------------------------------------------------------------------
+# file system and network attacks
+# ---------------------------------------------------------------------------
+
+
+def test_hidden_directory_cannot_be_read(iso, workdir, secret_dir):
+    """Can the child read a world-readable file under a hidden directory? (control run: yes without hide)"""
+    _require(iso.bubblewrap, "a mount namespace (bubblewrap)", iso)
+    code = f"""
+        for path in [{str(secret_dir / 'secret.txt')!r}, {str(COURSE_DIR / 'pyproject.toml')!r}]:
+            try:
+                print(open(path).read())
+            except OSError as exc:
+                print(type(exc).__name__)
+        """
+    r = run_py(code, workdir, hide=[secret_dir])
+    assert r.returncode == 0, r.stderr
+    assert b"TOP-SECRET" not in r.stdout and b"rnn-step-by-step" not in r.stdout
+    assert r.stdout.decode().split() == ["FileNotFoundError", "FileNotFoundError"]
+
+    # Control: without `hide`, the very same read works, so the hide is what protects it.
+    control = run_isolated(
+        [sys.executable, "-I", "-c", textwrap.dedent(code)], workdir, Limits(), expose=interpreter_paths()
+    )
+    assert control.returncode == 0, control.stderr
+    assert b"TOP-SECRET-ANSWER-KEY" in control.stdout
+
+
+def test_writing_outside_workdir_fails(iso, workdir, secret_dir):
+    """Can the child write anywhere but its job directory (hidden dir, /tmp, exposed files, course dir)?"""
+    _require(iso.bubblewrap, "a mount namespace (bubblewrap)", iso)
+    exposed = secret_dir / "helper.py"
+    targets = [
+        secret_dir / "planted.txt",
+        Path("/tmp/planted.txt"),
+        Path("/var/tmp/planted.txt"),
+        Path("/dev/shm/planted.txt"),
+        COURSE_DIR / "planted.txt",
+        COURSE_DIR / "rnn_utils.py",
+        exposed,
+        Path(sys.prefix) / "planted.txt",
+        Path("/planted.txt"),
+    ]
+    r = run_py(
+        f"""
+        import json
+        out = {{}}
+        for path in {[str(t) for t in targets]!r} + ["inside.txt"]:
+            try:
+                with open(path, "a") as fh:
+                    fh.write("pwned")
+                out[path] = "WROTE"
+            except OSError as exc:
+                out[path] = type(exc).__name__ + ":" + str(exc.errno)
+        print(json.dumps(out))
+        """,
+        workdir,
+        expose=[exposed, COURSE_DIR / "rnn_utils.py"],
+        hide=[secret_dir],
+    )
+    assert r.returncode == 0, r.stderr
+    outcome = json.loads(r.stdout)
+    assert outcome.pop("inside.txt") == "WROTE"
+    assert (workdir / "inside.txt").read_text() == "pwned"
+    assert all(v != "WROTE" for v in outcome.values()), outcome
+    for t in targets:
+        assert not t.exists() or b"pwned" not in t.read_bytes(), t
+    assert exposed.read_text() == "VALUE = 42\n"
+
+
+def test_symlink_left_in_workdir_is_not_followed(iso, workdir):
+    """Can the child trick the grader into reading a root-only file through a symlink in its job dir?"""
+    r = run_py("import os; os.symlink('/etc/shadow', 'result.json'); os.mkfifo('fifo')", workdir)
+    assert r.returncode == 0, r.stderr
+    with pytest.raises(OSError):
+        read_job_file(workdir, "result.json")
+    with pytest.raises(ValueError, match="not a regular file"):
+        read_job_file(workdir, "fifo")
+
+
+def test_network_is_unreachable(iso, workdir):
+    """Can the child connect to a TCP port or abstract unix socket the grader listens on?"""
+    _require(iso.network_namespace, "a network namespace", iso)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    abstract = b"\0sandbox-test-" + secrets.token_hex(8).encode()
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(5)
+        listener.setblocking(False)
+        unix.bind(abstract)
+        unix.listen(5)
+        unix.setblocking(False)
+        port = listener.getsockname()[1]
+        r = run_py(
+            f"""
+            import socket
+            for family, addr in [(socket.AF_INET, ("127.0.0.1", {port})), (socket.AF_UNIX, {abstract!r})]:
+                s = socket.socket(family, socket.SOCK_STREAM)
+                s.settimeout(3)
+                try:
+                    s.connect(addr)
+                    print("CONNECTED")
+                except OSError as exc:
+                    print(type(exc).__name__)
+            """,
+            workdir,
+        )
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.decode().split() == ["ConnectionRefusedError", "ConnectionRefusedError"]
+        for sock in (listener, unix):
+            with pytest.raises(BlockingIOError):
+                sock.accept()
+    finally:
+        listener.close()
+        unix.close()
+
+
+# ---------------------------------------------------------------------------
+# API misuse, weaker modes, overhead
+# ---------------------------------------------------------------------------
+
+
+def test_bad_arguments_are_rejected(iso, workdir):
+    """Are a missing exposed path, hiding '/', and a missing workdir refused before anything runs?"""
+    with pytest.raises(FileNotFoundError):
+        run_isolated(["/bin/true"], workdir, Limits(), expose=[Path("/no/such/path")])
+    with pytest.raises(ValueError):
+        run_isolated(["/bin/true"], workdir, Limits(), hide=[Path("/")])
+    with pytest.raises(ValueError):
+        run_isolated(["/bin/true"], workdir / "missing", Limits())
+    with pytest.raises(ValueError):
+        Limits(wall_seconds=0)
+
+
+def test_sandbox_setup_failure_is_an_error_not_a_child_exit(iso, workdir, monkeypatch):
+    """If bwrap cannot build the sandbox, is that a SandboxError instead of a child 'exit status 1'?"""
+    _require(iso.bubblewrap, "bubblewrap", iso)
+    real = sb._bwrap_mount_args
+    monkeypatch.setattr(sb, "_bwrap_mount_args",
+                        lambda *a: real(*a) + ["--ro-bind", "/no/such/source-dir", "/tmp/work/x"])
+    with pytest.raises(SandboxError, match="could not set up"):
+        run_isolated(["/bin/true"], workdir, Limits())
+
+
+def test_plain_mode_still_limits_and_kills(iso, workdir):
+    """Without namespaces (forced), do uid, exit codes, env scrubbing and the wall-clock kill still work?"""
+    plain = Isolation(bubblewrap=False, network_namespace=False, user=iso.user, rlimits=True)
+    token = "31." + str(secrets.randbelow(10**6)).zfill(6)
+    r = run_isolated(["/bin/sh", "-c", "id -u; pwd; echo ${SECRET:-none}; exit 7"], workdir, Limits(),
+                     isolation=plain)
+    assert (r.returncode, r.signal) == (7, None), r.stderr
+    uid = str(os.getuid()) if iso.user is None else str(__import__("pwd").getpwnam(iso.user).pw_uid)
+    assert r.stdout.decode().split() == [uid, str(workdir), "none"]
+    assert sandbox_path(workdir, plain) == workdir
+
+    r = run_isolated(["/bin/sh", "-c", f"sleep {token} & sleep {token}"], workdir,
+                     Limits(wall_seconds=0.5), isolation=plain)
+    assert r.timed_out is True and r.wall_seconds < 2.0
+    assert _wait_gone(f"sleep\0{token}") == []
+
+
+def test_unshare_mode_isolates_network_and_pids(iso, workdir):
+    """Without bubblewrap (forced), does the unshare fallback give own net+pid namespaces and kill on timeout?"""
+    if not shutil.which("unshare"):
+        pytest.skip("unshare (util-linux) is not installed")
+    mode = Isolation(bubblewrap=False, network_namespace=True, user=iso.user, rlimits=True, pid_namespace=True)
+    try:
+        r = run_isolated(["/bin/sh", "-c", "echo $$; readlink /proc/self/ns/net"], workdir, Limits(),
+                         isolation=mode)
+    except SandboxError as exc:
+        pytest.skip(f"unshare fallback does not work here: {exc}")
+    if r.returncode != 0:
+        pytest.skip(f"unshare fallback does not work here: {r.stderr.decode(errors='replace')}")
+    pid, netns = r.stdout.decode().split()
+    assert pid == "1"
+    assert netns != os.readlink("/proc/self/ns/net")
+
+    token = "32." + str(secrets.randbelow(10**6)).zfill(6)
+    r = run_isolated(["/bin/sh", "-c", f"(setsid sleep {token} &); sleep {token}"], workdir,
+                     Limits(wall_seconds=0.5), isolation=mode)
+    assert r.timed_out is True and r.wall_seconds < 2.0
+    assert _wait_gone(f"sleep\0{token}") == [], "killing the namespace init must kill escaped processes"
+
+
+def test_per_run_overhead(iso, workdir, record_property):
+    """How long does one sandboxed run of a trivial child and of a numpy import take?"""
+
+    def median_ms(code: str) -> float:
+        times = []
+        for _ in range(5):
+            r = run_py(code, workdir)
+            assert r.returncode == 0, r.stderr
+            times.append(r.wall_seconds * 1000)
+        return statistics.median(times)
+
+    trivial, numpy_ms = median_ms("pass"), median_ms("import numpy")
+    record_property("overhead_python_pass_ms", round(trivial, 1))
+    record_property("overhead_import_numpy_ms", round(numpy_ms, 1))
+    assert trivial < 2000 and numpy_ms < 5000, (trivial, numpy_ms, iso.describe())

@@ -1,0 +1,104 @@
+"""Does the grading core judge fairly and explain failures?  (in-process, no sandbox)"""
+import pytest
+
+from autograder import assignment, engine, mistakes, samples, verdict
+
+
+def grade_in_process(function, sources):
+    obs = engine.observe(function, assignment.DEPENDS_ON.get(function), assignment.setup_source(),
+                         sources, verdict.make_cases_payload(function))
+    return obs, verdict.judge(function, obs)
+
+
+def with_cell(function, source):
+    sources = assignment.reference_sources()
+    sources[function] = source
+    return sources
+
+
+@pytest.mark.parametrize("function", assignment.FUNCTIONS)
+def test_reference_passes_with_the_oracle(function):
+    """Does the reference pass every case, with the oracle answering every call it makes?"""
+    obs, result = grade_in_process(function, assignment.reference_sources())
+    assert result.passed and result.score == result.max and result.diagnosis == []
+    assert not [k for k in obs if k.endswith("error#")], obs.keys()
+
+
+@pytest.mark.parametrize("mistake", mistakes.MISTAKES, ids=lambda m: f"{m.function}-{m.code}")
+def test_every_known_mistake_fails_and_is_diagnosed_as_itself(mistake):
+    """Graded as a submission, does each known-mistake variant fail and get its own diagnosis?"""
+    _, result = grade_in_process(mistake.function, with_cell(mistake.function, mistakes.variant_source(mistake)))
+    assert not result.passed and result.score == 0
+    assert mistake.code in result.diagnosis
+    assert mistake.hint in result.message
+
+
+def test_a_buggy_cell_costs_points_once():
+    """Does a correct loop keep its points when the student's own cell function is wrong?"""
+    bad_cell = mistakes.variant_source(mistakes.for_function("lstm_cell_backward")[0])
+    sources = with_cell("lstm_cell_backward", bad_cell)
+    _, cell = grade_in_process("lstm_cell_backward", sources)
+    _, loop = grade_in_process("lstm_backward", sources)
+    assert not cell.passed
+    assert loop.passed and loop.diagnosis == ["INHERITS"]
+
+
+def test_seed_bugs_are_diagnosed():
+    """Are the lstm_backward bugs of seeds 001 and 002 caught, with a hint that teaches?"""
+    _, r1 = grade_in_process("lstm_backward", with_cell("lstm_backward", samples.LSTM_BACKWARD_SEED_001))
+    assert not r1.passed and "RECURRENT_GRADS_ZERO" in r1.diagnosis
+    assert "never carried back" in r1.message
+    _, r2 = grade_in_process("lstm_backward", with_cell("lstm_backward", samples.LSTM_BACKWARD_SEED_002))
+    assert not r2.passed
+
+
+def test_globals_reader_gets_a_plain_hint():
+    """Is a function that reads weights from notebook globals told to take them from parameters?"""
+    _, result = grade_in_process("rnn_cell_forward", with_cell("rnn_cell_forward", samples.RNN_CELL_FORWARD_GLOBALS))
+    assert not result.passed and "NOTEBOOK_GLOBALS" in result.diagnosis
+    assert "take it from `parameters`" in result.message
+
+
+def test_c0_view_is_caught_in_the_cache():
+    """Is an lstm_forward whose c<0> is a view into c failed on its cache, with a, y and c right?"""
+    _, result = grade_in_process("lstm_forward", with_cell("lstm_forward", samples.LSTM_FORWARD_C0_VIEW))
+    assert not result.passed and "C0_VIEW_ALIAS" in result.diagnosis
+    assert "c_prev in the cache of step 0" in result.message
+    assert "a is wrong" not in result.message and "y is wrong" not in result.message
+
+
+def test_messages_name_the_case_but_never_show_code():
+    """Does a failure message give the seed and sizes, and no line of reference or test code?"""
+    m = mistakes.for_function("rnn_backward")[0]
+    _, result = grade_in_process("rnn_backward", with_cell("rnn_backward", mistakes.variant_source(m)))
+    assert "seed 1, n_x=3, n_a=5, n_y=2, m=10, T_x=4" in result.message
+    reference = assignment.reference_sources()["rnn_backward"]
+    for line in reference.splitlines():
+        if len(line.strip()) > 15:
+            assert line.strip() not in result.message
+    for word in ("def ", "BEGIN HIDDEN", "check(", "import "):
+        assert word not in result.message
+
+
+def test_mutating_inputs_is_flagged_but_not_failed():
+    """Is a correct function that changes its input arrays flagged, without losing points?"""
+    source = assignment.reference_sources()["rnn_cell_forward"].replace(
+        "    cache = (a_next, a_prev, xt, parameters)",
+        "    xt_copy = xt.copy()\n    xt *= 1.0\n    xt[...] = xt_copy\n    a_prev += 0.0\n"
+        "    parameters['Wax'][0, 0] += 0.0\n    cache = (a_next, a_prev, xt, parameters)")
+    _, ok = grade_in_process("rnn_cell_forward", with_cell("rnn_cell_forward", source))
+    assert ok.passed and "MUTATES_INPUT" not in ok.diagnosis  # same values: not a mutation
+    bad = assignment.reference_sources()["rnn_cell_forward"].replace(
+        "    cache = (a_next, a_prev, xt, parameters)",
+        "    cache = (a_next, a_prev.copy(), xt, parameters)\n    a_prev[...] = 0.0")
+    _, flagged = grade_in_process("rnn_cell_forward", with_cell("rnn_cell_forward", bad))
+    assert flagged.passed and "MUTATES_INPUT" in flagged.diagnosis
+
+
+def test_global_random_state_dependence_is_flagged():
+    """Is a function whose results follow the global random state flagged and failed?"""
+    source = assignment.reference_sources()["rnn_cell_forward"].replace(
+        "    cache = (a_next, a_prev, xt, parameters)",
+        "    a_next = a_next + 1e-3 * np.random.randn(*a_next.shape)\n    cache = (a_next, a_prev, xt, parameters)")
+    _, result = grade_in_process("rnn_cell_forward", with_cell("rnn_cell_forward", source))
+    assert not result.passed and "RANDOM_STATE" in result.diagnosis
