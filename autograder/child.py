@@ -1,26 +1,20 @@
-"""The child process of the batch grader: runs one submission's functions, only computes.
+"""What the sandboxed children of the batch grader load: case payloads and the timer.
 
-    python -I child.py JOB_DIR
+The fork server (autograder/forkserver.py) imports this before any student
+code runs.  A child never sees the reference or the expected results: the
+payload of a function holds only its case inputs and, for a loop function,
+the answers of the oracle (autograder.engine.make_oracle).  Payloads are npz
+files read without pickle.
 
-JOB_DIR/job.json names the functions to run, the setup cell, the student's
-cell sources and where the case payloads are (npz, read without pickle).
-For each function the child writes JOB_DIR/out_<function>.npz (atomically)
-with the observations of autograder.engine, and nothing else.  It never
-sees the reference or the expected results: the parent judges.
-
-A cooperative per-function timer stops most runaway functions early; the
-parent's wall-clock limit is the real bound.
+The timer is cooperative: it stops most runaway functions early with a clear
+TimeoutError; the fork server's wall-clock kill is the real bound.
 """
 import json
-import os
-import signal
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.setrecursionlimit(3000)
-
-import numpy as np  # noqa: E402
 
 from autograder import engine, structure  # noqa: E402
 
@@ -34,6 +28,7 @@ def _on_alarm(signum, frame):
 
 
 def load_payload(path):
+    """[(args, calls, dependency parameter names)] of one function, from its npz payload."""
     flat = structure.load(path)
     params = tuple(json.loads(str(flat["params#"])))
     cases = []
@@ -44,28 +39,3 @@ def load_payload(path):
                  for (a, r), alias in zip(structure.unflatten(flat, f"c{i}.calls"), aliases)]
         cases.append((args, calls, params))
     return cases
-
-
-def run(job_dir):
-    job_dir = Path(job_dir)
-    job = json.loads((job_dir / "job.json").read_text())
-    signal.signal(signal.SIGALRM, _on_alarm)
-    for function in job["functions"]:
-        (job_dir / "progress").write_text(function)
-        cases = load_payload(Path(job["payload_dir"]) / f"{function}.npz")
-        signal.setitimer(signal.ITIMER_REAL, float(job["timeout"]))
-        try:
-            obs = engine.observe(function, job["dependencies"].get(function), job["setup"],
-                                 job["sources"], cases)
-        except FunctionTimeout as error:
-            obs = {"c0/oracle/error#": f"TimeoutError: {error}"}
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        tmp = job_dir / f".out_{function}.tmp.npz"
-        structure.save(tmp, obs)
-        os.replace(tmp, job_dir / f"out_{function}.npz")
-    (job_dir / "progress").write_text("done")
-
-
-if __name__ == "__main__":
-    run(sys.argv[1])

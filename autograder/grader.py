@@ -35,7 +35,6 @@ import numpy as np
 from . import assignment, structure, verdict
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
-CHILD = Path(__file__).resolve().parent / "child.py"
 FORKSERVER = Path(__file__).resolve().parent / "forkserver.py"
 # What the child may read when the course directory is hidden from it.
 CHILD_FILES = [Path(__file__).resolve().parent / name for name in
@@ -121,11 +120,19 @@ def find_submissions(settings):
 
 
 def notebook_path(folder, assignment_id):
-    """The submitted notebook of one student, or a SubmissionError."""
+    """The submitted notebook of one student, or a SubmissionError.
+
+    Links are refused at every level (student folder, assignment folder,
+    notebook): the grader reads with the instructor's rights, so a submitted
+    link to the teacher's notebook must not be followed."""
+    for level in (folder.parent, folder):
+        if level.is_symlink():
+            raise SubmissionError(f"{level.name}/ is a link, not a folder: submit the folder "
+                                  "itself with the notebook inside")
     if not folder.is_dir():
         raise SubmissionError(f"no folder {assignment_id}/ in the submission")
     preferred = folder / f"{assignment_id}.ipynb"
-    if preferred.exists():
+    if os.path.lexists(preferred):
         return preferred
     notebooks = sorted(folder.glob("*.ipynb"))
     if len(notebooks) == 1:
@@ -136,17 +143,45 @@ def notebook_path(folder, assignment_id):
                           f"{assignment_id}.ipynb")
 
 
+def read_bytes_safely(path):
+    """The bytes of a regular file that is not a link, or a SubmissionError (never blocks on a
+    pipe, never reads more than the size limit)."""
+    import stat
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as error:
+        if os.path.islink(path):
+            raise SubmissionError(f"{path.name} is a link, not a notebook file: submit the "
+                                  "notebook file itself") from None
+        raise SubmissionError(f"{path.name} cannot be opened ({error.strerror}): submit the "
+                              "notebook file again") from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            kind = "folder" if stat.S_ISDIR(info.st_mode) else "pipe or device"
+            raise SubmissionError(f"{path.name} is not a regular file (it is a {kind}): submit "
+                                  "the notebook file itself")
+        if info.st_size == 0:
+            raise SubmissionError("the notebook file is empty: save the notebook and submit it again")
+        if info.st_size > MAX_NOTEBOOK_BYTES:
+            raise SubmissionError(f"the notebook is {info.st_size / 2**20:.0f} MB, more than the "
+                                  f"{MAX_NOTEBOOK_BYTES // 2**20} MB limit: clear the outputs "
+                                  "(Kernel > Restart & Clear Output) and submit again")
+        return fh.read(MAX_NOTEBOOK_BYTES + 1)
+
+
+def _grade_id(cell):
+    """The nbgrader grade_id of a cell, or None when its metadata is missing or malformed."""
+    metadata = cell.get("metadata")
+    nbgrader = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    grade_id = nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
+    return grade_id if isinstance(grade_id, str) else None
+
+
 def read_submission(path):
     """{function: cell source} plus {function: error} for functions that cannot be taken."""
     import nbformat
-    size = path.stat().st_size
-    if size == 0:
-        raise SubmissionError("the notebook file is empty: save the notebook and submit it again")
-    if size > MAX_NOTEBOOK_BYTES:
-        raise SubmissionError(f"the notebook is {size / 2**20:.0f} MB, more than the "
-                              f"{MAX_NOTEBOOK_BYTES // 2**20} MB limit: clear the outputs "
-                              "(Kernel > Restart & Clear Output) and submit again")
-    raw = path.read_bytes()
+    raw = read_bytes_safely(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -166,7 +201,7 @@ def read_submission(path):
     cells = [c for c in nb.get("cells", []) if isinstance(c, dict)] \
         if isinstance(nb.get("cells"), list) else []
     for name in assignment.FUNCTIONS:
-        mine = [c for c in cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == name]
+        mine = [c for c in cells if _grade_id(c) == name]
         if not mine:
             problems[name] = (f"no cell with the id of {name}: the cell was deleted or replaced; "
                               f"copy it back from the release and write your code in it")
@@ -178,7 +213,8 @@ def read_submission(path):
                               "cell: change it back to a code cell")
         else:
             source = mine[0].get("source", "")
-            source = "".join(source) if isinstance(source, list) else source
+            if isinstance(source, list) and all(isinstance(line, str) for line in source):
+                source = "".join(source)
             if not isinstance(source, str):
                 problems[name] = f"the cell of {name} holds no text: copy it back from the release"
             else:
@@ -226,7 +262,9 @@ class Runner:
         # the server lives long: CPU time is limited per child, by the server
         self.limits = sandbox.Limits(wall_seconds=settings.timeout, cpu_seconds=10**6,
                                      memory_bytes=settings.memory_mb * 2**20)
-        hide = [settings.course, settings.submitted.resolve(), settings.out.resolve()]
+        # the course, the kit the grader runs from (its teacher notebook is the reference),
+        # every submission and the outputs; the child sees only what `expose` names
+        hide = [settings.course, assignment.ROOT, settings.submitted.resolve(), settings.out.resolve()]
         self.hide = sorted({p for p in hide if p.exists()})
         self.expose = CHILD_FILES + [FORKSERVER, self.payload_dir] + sandbox.interpreter_paths()
         self.slots = queue.Queue()
@@ -308,14 +346,14 @@ class ForkServer:
             {"dependencies": assignment.DEPENDS_ON, "setup": assignment.setup_source(), "sources": sources}))
         if self.uid is not None:
             os.chown(job_dir, self.uid, -1)
-        results = {}
-        remaining = list(assignment.FUNCTIONS)
+        results = {function: {} for function in assignment.FUNCTIONS}
+        remaining = list(units())
         try:
             while remaining:
                 if self.proc is None or self.proc.poll() is not None:
                     self.stop()
                     self.start()
-                request = {"dir": job, "functions": remaining, "timeout": timeout}
+                request = {"dir": job, "units": remaining, "timeout": timeout}
                 try:
                     self.proc.stdin.write((json.dumps(request) + "\n").encode())
                     self.proc.stdin.flush()
@@ -323,16 +361,17 @@ class ForkServer:
                     self.proc.kill()
                     continue
                 while remaining:
-                    line = self._readline(timeout + REPLY_GRACE_SECONDS)
-                    message = _parse(line)
-                    if message is None or message.get("function") != remaining[0]:
-                        # the server died or hung while running remaining[0]
-                        results[remaining.pop(0)] = _error_obs(
-                            "Crash: the grading process stopped while running this function")
+                    function, run = remaining[0]
+                    message = _parse(self._readline(timeout + REPLY_GRACE_SECONDS))
+                    remaining.pop(0)
+                    if message is None or [message.get("function"), message.get("run")] != [function, run]:
+                        # the server died or hung while running this unit: only it is charged
+                        results[function].update(_error_obs(
+                            "Crash: the grading process stopped while running this function", run))
                         self.stop()
                         break
-                    function = remaining.pop(0)
-                    results[function] = self._collect(job_dir, function, message.get("status"), timeout)
+                    results[function].update(self._collect(job_dir, function, run,
+                                                           message.get("status"), timeout))
                 else:
                     if _parse(self._readline(REPLY_GRACE_SECONDS)) != {"done": job}:
                         self.stop()
@@ -340,16 +379,22 @@ class ForkServer:
             shutil.rmtree(job_dir, ignore_errors=True)
         return results
 
-    def _collect(self, job_dir, function, status, timeout):
+    def _collect(self, job_dir, function, run, status, timeout):
         if status == "ok":
             try:
                 return _load_results(self.runner.sandbox.read_job_file(
-                    job_dir, f"out_{function}.npz", MAX_RESULT_BYTES))
+                    job_dir, f"out_{function}.{run}.npz", MAX_RESULT_BYTES), run)
             except FileNotFoundError:
-                return _error_obs("Crash: the function ended the process without a result (os._exit?)")
+                return _error_obs("Crash: the function ended the process without a result (os._exit?)", run)
             except (OSError, ValueError) as error:  # the child owns these files
-                return _error_obs(f"its results could not be read ({error})")
-        return _error_obs(_status_text(status, timeout))
+                return _error_obs(f"its results could not be read ({error})", run)
+        return _error_obs(_status_text(status, timeout), run)
+
+
+def units():
+    """[function, run] pairs, in grading order: every run of every function (engine.MODES)."""
+    return [[function, run] for function in assignment.FUNCTIONS
+            for run in (("oracle", "own") if assignment.DEPENDS_ON.get(function) else ("oracle",))]
 
 
 STARTUP_SECONDS = 60
@@ -385,17 +430,27 @@ def _status_text(status, timeout):
 MAX_RESULT_BYTES = 64 * 2**20
 
 
-def _load_results(data):
+def _load_results(data, run):
+    """The observations of one run from the child's npz; keys of other runs are dropped."""
     import io
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            return structure.from_npz(npz)
+            obs = structure.from_npz(npz)
     except Exception as error:  # noqa: BLE001 -- untrusted bytes
-        return _error_obs(f"its results could not be read ({type(error).__name__})")
+        return _error_obs(f"its results could not be read ({type(error).__name__})", run)
+    return {k: v for k, v in obs.items() if _of_run(k, run)}
 
 
-def _error_obs(text):
-    return {"c0/oracle/error#": text}
+def _of_run(key, run):
+    """Is this observation key one that the given run makes ("c3/own/out.0", "own/error#")?"""
+    parts = key.split("/")
+    return (key == "random#" and run == "oracle") or parts[0] == run or \
+        (len(parts) > 1 and parts[1] == run)
+
+
+def _error_obs(text, run):
+    """Observations saying that a whole run ended without results (verdict reads "<run>/error#")."""
+    return {f"{run}/error#": text}
 
 
 # ---------------------------------------------------------------------------
@@ -428,6 +483,10 @@ def load_submission(settings, folder):
         sources, problems = read_submission(notebook_path(folder, settings.assignment))
     except SubmissionError as error:
         return fingerprint(str(error), {}), {}, {}, str(error)
+    except Exception as error:  # noqa: BLE001 -- one odd file must not stop the batch
+        message = (f"the notebook could not be read ({type(error).__name__}): open it in Jupyter, "
+                   "save it and submit again, or start again from the release")
+        return fingerprint(message, {}), {}, {}, message
     return fingerprint(sources, problems), sources, problems, None
 
 

@@ -54,7 +54,8 @@ MISTAKES = (
       "the prediction uses a sigmoid: it is softmax(Wy a_next + by)"),
     M("FORGET_UPDATE_SWAPPED", "lstm_cell_forward",
       (("c_next = ft * c_prev + it * cct", "c_next = it * c_prev + ft * cct"),),
-      "the forget and update gates are swapped: c_next = ft * c_prev + it * cct"),
+      "the forget and update gates are swapped: the forget gate Γf scales the old memory c_prev, "
+      "the update gate Γi scales the candidate c̃"),
     # lstm_forward
     M("C0_VIEW_ALIAS", "lstm_forward",
       (("c_next = np.zeros((n_a, m))", "c_next = c[:, :, 0]"),),
@@ -109,11 +110,12 @@ MISTAKES = (
        ("dcct = dc * it * (1 - cct ** 2)", "dcct = dc * it"),
        ("dit = dc * cct * it * (1 - it)", "dit = dc * cct"),
        ("dft = dc * c_prev * ft * (1 - ft)", "dft = dc * c_prev")),
-      "the sigmoid and tanh derivatives are missing: the gate gradients are taken before the "
-      "activation, e.g. dft = dc * c_prev * ft * (1 - ft)"),
+      "the sigmoid and tanh derivatives are missing: every gate gradient must go back through its "
+      "activation, e.g. the forget gate's carries the factor Γf(1 − Γf)"),
     M("DFT_COPYPASTE", "lstm_cell_backward",
       (("dft = dc * c_prev * ft * (1 - ft)", "dft = dc * it * (1 - cct ** 2)"),),
-      "dft uses the candidate's formula: dft = dc * c_prev * ft * (1 - ft)"),
+      "dft uses the candidate's formula: the forget gate scales c_prev, so its gradient is "
+      "dc times c_prev times the sigmoid derivative Γf(1 − Γf)"),
     M("DW_FOR_W", "lstm_cell_backward",
       (('np.dot(parameters["Wf"].T, dft) + np.dot(parameters["Wi"].T, dit)', "np.dot(dWf.T, dft) + np.dot(dWi.T, dit)"),
        ('np.dot(parameters["Wc"].T, dcct) + np.dot(parameters["Wo"].T, dot)', "np.dot(dWc.T, dcct) + np.dot(dWo.T, dot)")),

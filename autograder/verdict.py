@@ -46,13 +46,17 @@ def dependency_params(function):
 
 
 def _mode(obs, i, mode):
-    """(flat results or None, error text or None, mutated?) of one run."""
+    """(flat results or None, error text or None, mutated?) of one run.
+
+    "c{i}/{mode}/error#" is an error of one case; "{mode}/error#" says that the
+    whole run ended without results (a crash, a kill at the time limit)."""
     prefix = f"c{i}/{mode}/"
     if prefix + "error#" in obs:
         return None, str(obs[prefix + "error#"]), False
     flat = {k[len(prefix):]: v for k, v in obs.items() if k.startswith(prefix + "out")}
     if not flat:
-        return None, None, False
+        whole = obs.get(f"{mode}/error#")
+        return None, (None if whole is None else str(whole)), False
     return flat, None, (prefix + "mutated#") in obs
 
 

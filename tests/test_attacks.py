@@ -119,10 +119,6 @@ class Attack:
     never_says: tuple = ()         # substrings it must not contain
     diagnosis: str | None = None   # a code that must be in the diagnosis
     whole_cell: bool = False
-    # known grader bugs (reported, not fixed here): xfail(strict=True) with this reason
-    message_bug: str | None = None  # the attacked function's outcome is not the stated one
-    others_bug: str | None = None   # the attack costs other functions too
-    intermittent: bool = False      # the bug does not show in every run: xfail(strict=False)
 
 
 def cell_source(attack: Attack, ctx: dict) -> str:
@@ -141,27 +137,6 @@ def honest_then(function: str, tail: str) -> str:
     return ref + f"\n\ndef {function}(*args):\n    result = _honest(*args)\n" + \
         textwrap.indent(textwrap.dedent(tail).strip("\n"), "    ") + "\n"
 
-
-# Known bugs outside the files this corpus may touch (see the report).
-BUG_LOOP_MESSAGE = (
-    "grader.py _error_obs() records a child's death (timeout kill, signal, exit, unreadable "
-    "results) only under c0/oracle/error#; verdict.judge then explains the 'own' run of a loop "
-    "function, so the student reads 'It raised no result was returned' instead of the crash or "
-    "timeout")
-BUG_OWN_RUN_CRASH = (
-    "forkserver.py runs the 'oracle' and 'own' runs of a loop function in one forked child: "
-    "when the student's own cell function kills that child (segfault, os._exit, an endless loop "
-    "that swallows the timer), the oracle results die with it and the loop function is charged "
-    "for its cell function's crash")
-BUG_FORK_BOMB_NEXT = (
-    "INTERMITTENT (about 1 run in 6): after a fork bomb, forkserver._clean_up's kill(-1) leaves "
-    "zombies that the sandbox's pid 1 has not reaped yet; they still count against RLIMIT_NPROC, "
-    "so the server's os.fork() for the NEXT function fails, the server dies, and that innocent "
-    "function is charged 'Crash: the grading process stopped'")
-BUG_KIT_ROOT = (
-    "grader.py Runner.__init__ hides only --course, SUBMITTED_DIR and OUT_DIR: the kit root "
-    "(assignment.ROOT), whose notebooks/ holds the teacher notebook the grader really uses, "
-    "stays readable in the sandbox when --course is another directory")
 
 READ_ATTEMPT = """
 try:
@@ -305,10 +280,8 @@ ATTACKS = [
     # --- endless loops --------------------------------------------------------
     Attack("loop_forever", "lstm_forward", "while True:\n    pass", says=TIMEOUT),
     Attack("loop_in_dependency", "rnn_cell_backward", "while True:\n    pass", says=TIMEOUT),
-    Attack("loop_catching_timer", "lstm_cell_forward", CATCH_ALL_LOOP, says=TIMEOUT,
-           others_bug=BUG_OWN_RUN_CRASH),
-    Attack("loop_catching_timer_in_loop_function", "rnn_backward", CATCH_ALL_LOOP, says=TIMEOUT,
-           message_bug=BUG_LOOP_MESSAGE),
+    Attack("loop_catching_timer", "lstm_cell_forward", CATCH_ALL_LOOP, says=TIMEOUT),
+    Attack("loop_catching_timer_in_loop_function", "rnn_backward", CATCH_ALL_LOOP, says=TIMEOUT),
     # --- memory -----------------------------------------------------------------
     Attack("memory_huge_array", "lstm_cell_forward", "return np.ones((10**6, 10**6))",
            says=("MemoryError",)),
@@ -324,9 +297,7 @@ ATTACKS = [
                 os.fork()
             except OSError:
                 pass
-        """, says=TIMEOUT, others_bug=BUG_FORK_BOMB_NEXT, intermittent=True,
-           message_bug="INTERMITTENT, under load: " + BUG_LOOP_MESSAGE + " (the forked copies starve "
-                       "the timer, so the server kills the child)"),
+        """, says=TIMEOUT),
     Attack("fork_and_return", "rnn_backward", """
         import os
         for _ in range(8):
@@ -337,9 +308,9 @@ ATTACKS = [
         return None
         """, says=("NoneType",)),
     Attack("kill_everything", "lstm_backward", "import os, signal\nos.kill(-1, signal.SIGKILL)",
-           says=("Crash",), message_bug=BUG_LOOP_MESSAGE),
+           says=("Crash",)),
     Attack("kill_parent", "rnn_cell_forward", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)",
-           says=("Crash",), others_bug=BUG_OWN_RUN_CRASH),
+           says=("Crash",)),
     Attack("forge_reply", "lstm_cell_backward", FORGE_REPLY, says=("NO-PIPE-REACHED",),
            never_says=("FORGED",)),
     # --- output floods ---------------------------------------------------------------
@@ -352,16 +323,15 @@ ATTACKS = [
             os.write(2, block)
         """, says=TIMEOUT),
     # --- exits and crashes -----------------------------------------------------------
-    Attack("os_exit", "lstm_cell_backward", "import os\nos._exit(0)", says=("Crash", "os._exit"),
-           others_bug=BUG_OWN_RUN_CRASH),
+    Attack("os_exit", "lstm_cell_backward", "import os\nos._exit(0)", says=("Crash", "os._exit")),
     Attack("os_exit_in_loop_function", "rnn_forward", "import os\nos._exit(0)",
-           says=("Crash", "os._exit"), message_bug=BUG_LOOP_MESSAGE),
+           says=("Crash", "os._exit")),
     Attack("sys_exit", "lstm_forward", "import sys\nsys.exit()", says=("SystemExit",)),
     Attack("raise_systemexit", "lstm_cell_forward", "raise SystemExit(3)", says=("SystemExit",)),
     Attack("segfault", "rnn_cell_backward", "import ctypes\nctypes.string_at(0)",
-           says=("segmentation fault",), others_bug=BUG_OWN_RUN_CRASH),
+           says=("segmentation fault",)),
     Attack("segfault_in_loop_function", "lstm_backward", "import ctypes\nctypes.string_at(0)",
-           says=("segmentation fault",), message_bug=BUG_LOOP_MESSAGE),
+           says=("segmentation fault",)),
     # --- patching the interpreter ---------------------------------------------------
     Attack("patch_numpy", "rnn_cell_forward", """
         np.allclose = lambda *a, **k: True
@@ -405,10 +375,8 @@ ATTACKS = [
            says=("DENIED",), never_says=("GOT ",)),
     Attack("read_kit_teacher_notebook", "lstm_cell_backward",
            READ_ATTEMPT.replace("@PATH@", "@KIT@/notebooks/rnn_step_by_step.py"),
-           says=("DENIED",), never_says=("GOT ",), message_bug=BUG_KIT_ROOT),
-    Attack("cheat_with_kit_reference", "rnn_cell_forward", KIT_REFERENCE_CHEAT, says=("DENIED",),
-           message_bug=BUG_KIT_ROOT + " (here the attacker runs the teacher's reference and gets "
-                                      "full marks)"),
+           says=("DENIED",), never_says=("GOT ",)),
+    Attack("cheat_with_kit_reference", "rnn_cell_forward", KIT_REFERENCE_CHEAT, says=("DENIED",)),
     Attack("oracle_peek", "rnn_cell_forward", ORACLE_PEEK, says=("NO-MATCHING-CALL",)),
     # --- writing, network ----------------------------------------------------------
     Attack("write_outside", "lstm_cell_forward", WRITE_ATTEMPT, says=("NOTHING-WRITTEN",),
@@ -607,17 +575,7 @@ def _context(batch, attack):
     return f"[{attack.student} -> {attack.function}; isolation: {iso_of(batch)}]"
 
 
-def _params(bug_field):
-    out = []
-    for a in ATTACKS:
-        reason = getattr(a, bug_field)
-        strict = not a.intermittent
-        out.append(pytest.param(a.student, marks=pytest.mark.xfail(strict=strict, reason=reason))
-                   if reason else a.student)
-    return out
-
-
-@pytest.mark.parametrize("name", _params("message_bug"))
+@pytest.mark.parametrize("name", list(ATTACK_BY_NAME))
 def test_attacked_function_fails_with_the_stated_outcome(batch, name, record_property):
     """Does the attacked function score 0, with the outcome the attack calls for (timeout,
     memory, crash, denied, ...) named in the student's message?"""
@@ -638,7 +596,7 @@ def test_attacked_function_fails_with_the_stated_outcome(batch, name, record_pro
         assert attack.diagnosis in target["diagnosis"], f"{context} {target}"
 
 
-@pytest.mark.parametrize("name", _params("others_bug"))
+@pytest.mark.parametrize("name", list(ATTACK_BY_NAME))
 def test_attacker_keeps_every_other_function(batch, name, record_property):
     """Does the attacker keep full marks on the 7 functions it did not attack?"""
     record_property("isolation", iso_of(batch))
@@ -668,7 +626,6 @@ def test_secrets_never_reach_the_outputs(batch):
         assert shadow is None or shadow not in text, f"/etc/shadow leaked into {path}"
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_KIT_ROOT)
 def test_kit_reference_never_reaches_the_outputs(batch):
     """Does no output file show the teacher notebook of the kit the grader runs from?"""
     header = "#     text_representation:"  # the jupytext header of notebooks/rnn_step_by_step.py

@@ -156,6 +156,12 @@ def make_symlink_to_teacher(root, student):
     (folder(root, student) / f"{NAME}.ipynb").symlink_to(KIT / "source" / NAME / f"{NAME}.ipynb")
 
 
+def make_folder_link(root, student):
+    # the whole assignment folder is a link to the teacher's source folder
+    (root / student).mkdir(parents=True, exist_ok=True)
+    (root / student / NAME).symlink_to(KIT / "source" / NAME, target_is_directory=True)
+
+
 # student -> (how to make it, what results.json must say)
 #   ("error", substrings of the error, all required)        the whole file is refused
 #   ("cell", function, substrings of its message)           only that function fails
@@ -173,7 +179,9 @@ BROKEN = {
     "missing_folder": (make_missing_folder, ("error", f"no folder {NAME}/")),
     "no_notebook": (make_no_notebook, ("error", "no notebook", f"submit {NAME}.ipynb")),
     "two_wrong_names": (make_two_wrong_names, ("error", "several notebooks", f"{NAME}.ipynb")),
-    "fifo": (make_fifo, ("error", "empty")),
+    "fifo": (make_fifo, ("error", "not a regular file", "submit the notebook file itself")),
+    "symlink_to_teacher": (make_symlink_to_teacher, ("error", "is a link", "submit the notebook file itself")),
+    "folder_link_to_teacher": (make_folder_link, ("error", "is a link", "submit the folder itself")),
     "cell_deleted": (make_deleted, ("cell", "rnn_forward", "no cell with the id of rnn_forward",
                                     "copy it back from the release")),
     "cell_duplicated": (make_duplicated, ("cell", "lstm_cell_forward",
@@ -201,7 +209,6 @@ def broken_batch(tmp_path_factory):
                              scratch=scratch)
     for student, (make, _) in BROKEN.items():
         make(submitted, student)
-    make_symlink_to_teacher(submitted, "symlink_to_teacher")
     results, proc = run_grader(submitted, scratch / "out", course, "--no-gradebook", scratch=scratch)
     return results, baseline, scratch / "out", proc
 
@@ -210,7 +217,7 @@ def test_every_student_is_in_the_results(broken_batch, record_property):
     """Did the batch go on past every broken file and grade everybody?"""
     results, _, _, _ = broken_batch
     record_property("isolation", results["isolation"])
-    assert set(results["students"]) == set(BROKEN) | set(HONEST) | {"symlink_to_teacher"}
+    assert set(results["students"]) == set(BROKEN) | set(HONEST)
 
 
 def test_honest_students_are_unaffected(broken_batch):
@@ -250,18 +257,6 @@ def test_broken_submission_gets_an_actionable_outcome(broken_batch, student):
                                         if not r["passed"]}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "grader.py find_submissions/notebook_path/read_submission follow symlinks: the grader (root) "
-    "reads whatever a submitted symlink points to, here the teacher's source notebook, and the "
-    "student gets full marks; a submission should be refused unless it is a regular file inside "
-    "SUBMITTED_DIR"))
-def test_symlink_to_the_teacher_notebook_is_refused(broken_batch):
-    """Is a notebook that is a symlink to the teacher's source notebook refused?"""
-    results, _, _, _ = broken_batch
-    entry = results["students"]["symlink_to_teacher"]
-    assert entry["error"] and entry["total"] == 0.0, entry["total"]
-
-
 # ---------------------------------------------------------------------------
 # submissions that could stop the whole batch: one batch each
 # ---------------------------------------------------------------------------
@@ -283,20 +278,9 @@ ALONE = {
     "metadata_not_dict": make_metadata_not_dict,
     "notebook_is_a_directory": make_directory,
 }
-ALONE_BUGS = {
-    "metadata_not_dict": "grader.py read_submission: c.get('metadata', {}).get('nbgrader', {})"
-                         ".get('grade_id') raises AttributeError when a cell's metadata or its "
-                         "'nbgrader' entry is not a dict; submission_key() runs it for every "
-                         "student before grading, so one such notebook stops the whole batch "
-                         "('the grader could not run', exit 2) and nobody is graded",
-    "notebook_is_a_directory": "grader.py read_submission: path.read_bytes() on a directory named "
-                               "<assignment>.ipynb raises IsADirectoryError, which is not a "
-                               "SubmissionError: the whole batch stops and nobody is graded",
-}
 
 
-@pytest.mark.parametrize("student", [pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=ALONE_BUGS[s]))
-                                     if s in ALONE_BUGS else s for s in ALONE])
+@pytest.mark.parametrize("student", list(ALONE))
 def test_batch_survives(tmp_path, student):
     """Does a batch holding this submission finish, grade the honest student, and give the
     broken one an error entry?"""

@@ -24,6 +24,27 @@ def test_reference_passes_with_the_oracle(function):
     assert not [k for k in obs if k.endswith("error#")], obs.keys()
 
 
+def _solution_lines():
+    """Lines of reference solution code (comments dropped) that the release does not show."""
+    import nbformat
+    release = "\n".join(c.source for c in nbformat.read(
+        str(assignment.ROOT / "release" / assignment.ASSIGNMENT / f"{assignment.ASSIGNMENT}.ipynb"),
+        as_version=4).cells)
+    lines = set()
+    for source in assignment.reference_sources().values():
+        region = source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
+        lines |= {code for code in (line.split("#")[0].strip() for line in region.splitlines())
+                  if len(code) > 10 and code not in release}
+    return lines
+
+
+@pytest.mark.parametrize("mistake", mistakes.MISTAKES, ids=lambda m: f"{m.function}-{m.code}")
+def test_hint_teaches_without_giving_the_solution(mistake):
+    """Does the hint of each known mistake avoid quoting a line of the reference solution?"""
+    quoted = [line for line in _solution_lines() if line in mistake.hint]
+    assert not quoted, f"{mistake.code} hint quotes the solution: {quoted}"
+
+
 @pytest.mark.parametrize("mistake", mistakes.MISTAKES, ids=lambda m: f"{m.function}-{m.code}")
 def test_every_known_mistake_fails_and_is_diagnosed_as_itself(mistake):
     """Graded as a submission, does each known-mistake variant fail and get its own diagnosis?"""
