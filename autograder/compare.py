@@ -83,8 +83,33 @@ def _short(marker):
     return {"ndarray": "a numpy array", "scalar": "a number"}.get(m, m)
 
 
+def _agrees(expected, got, rtol, atol):
+    """The fast path of compare(): True when every marker is the same and every array agrees
+    (the same test as _compare_arrays, made once on all the numbers together)."""
+    wants, haves = [], []
+    for key, want in expected.items():
+        have = got.get(key)
+        if have is None:
+            return False
+        if key.endswith("#"):
+            if str(want) != str(have):
+                return False
+        elif isinstance(have, str) or want.shape != have.shape:
+            return False
+        else:
+            wants.append(want.ravel())
+            haves.append(have.ravel())
+    if not wants:
+        return True
+    want, have = np.concatenate(wants).astype(float), np.concatenate(haves).astype(float)
+    with np.errstate(all="ignore"):
+        return bool(_all(_isfinite(have)) and _all(_abs(have - want) <= atol + rtol * _abs(want)))
+
+
 def compare(function, expected, got, rtol=RTOL, atol=ATOL):
     """All differences between two flattened results, in path order."""
+    if _agrees(expected, got, rtol, atol):
+        return []
     diffs = []
     skip = ()
     for key in expected:

@@ -107,6 +107,20 @@ def _put(obj, path, value):
 
 
 _COMPILED = {}
+PRECOMPILE_MAX_CHARS = 256 * 1024
+
+
+def precompile(setup, sources):
+    """Fill the compile cache with every cell of one submission, so that processes forked
+    afterwards (one per run, see autograder/forkserver.py) share the code objects.  Compiling
+    runs no student code; a cell that does not compile, or is too large to compile here, is
+    left for the run itself to compile and report."""
+    for name, source in [("setup", setup), *sources.items()]:
+        if isinstance(source, str) and len(source) <= PRECOMPILE_MAX_CHARS:
+            try:
+                _compile(source, "<setup>" if name == "setup" else f"<cell {name}>")
+            except Exception:  # noqa: BLE001 -- SyntaxError, RecursionError, MemoryError...
+                pass
 
 
 def _compile(source, filename):

@@ -12,7 +12,7 @@ is one run of one function ("oracle" or "own", see autograder.engine): each
 gets a child of its own, so a student's cell function that kills its process
 in the "own" run of a loop function cannot take the "oracle" results with it.
 For each unit the server forks a child that runs autograder.engine.observe
-and writes out_<function>.<run>.npz into the folder, and prints one line
+and writes out_<function>.<run>.obs into the folder (autograder.structure.dumps), and prints one line
 {"function": name, "run": run, "status": "ok" | "timeout" | "signal N" | "exit N"}.
 A child gets the time limit of one function, by the wall clock and in CPU
 seconds.  After each child, every process it left is killed and reaped (the
@@ -70,9 +70,16 @@ def _run_child(job_dir, function, run, job, cases, timeout):
         except child.FunctionTimeout as error:
             obs = {f"{run}/error#": f"TimeoutError: {error}"}
         signal.setitimer(signal.ITIMER_REAL, 0)
-        tmp = job_dir / f".out_{function}.{run}.tmp.npz"
-        structure.save(tmp, obs)
-        os.replace(tmp, job_dir / f"out_{function}.{run}.npz")
+        tmp = job_dir / f".out_{function}.{run}.tmp"
+        data = structure.dumps(obs)
+        try:
+            os.unlink(tmp)  # whatever student code left there (a link, say) is not written through
+        except FileNotFoundError:
+            pass
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, job_dir / f"out_{function}.{run}.obs")
         os._exit(0)
     except BaseException:  # noqa: BLE001 -- never return into the server's loop
         try:
@@ -172,6 +179,7 @@ def serve(workdir, payload_dir, kill_all):
         request = json.loads(line)
         job_dir = Path(workdir) / request["dir"]
         job = json.loads((job_dir / "job.json").read_text())
+        engine.precompile(job["setup"], job["sources"])
         for function, run in request["units"]:
             pid = _fork()
             if pid == 0:

@@ -40,7 +40,7 @@ FORKSERVER = Path(__file__).resolve().parent / "forkserver.py"
 CHILD_FILES = [Path(__file__).resolve().parent / name for name in
                ("__init__.py", "child.py", "engine.py", "structure.py", "compare.py")] + \
               [assignment.ROOT / "rnn_utils.py"]
-GRADER_VERSION = "1"  # part of the journal key: bump when grading changes
+GRADER_VERSION = "2"  # part of the journal key: bump when grading changes
 
 
 @dataclass
@@ -338,7 +338,13 @@ class ForkServer:
         return line.decode(errors="replace")
 
     def run(self, sources):
-        timeout = self.runner.settings.timeout
+        """{function: observations} of one submission.
+
+        First the "oracle" run of every function; then the "own" run of each loop
+        function, but only where it can change something: the function failed with
+        the oracle (its own cell function may still make it pass), or its cell function
+        failed (the "it went wrong only with your own ..." note).  A skipped own run is
+        marked "own/skipped#" for verdict.judge."""
         job = os.urandom(8).hex()
         job_dir = self.workdir / job
         job_dir.mkdir()
@@ -347,54 +353,62 @@ class ForkServer:
         if self.uid is not None:
             os.chown(job_dir, self.uid, -1)
         results = {function: {} for function in assignment.FUNCTIONS}
-        remaining = list(units())
         try:
-            while remaining:
-                if self.proc is None or self.proc.poll() is not None:
-                    self.stop()
-                    self.start()
-                request = {"dir": job, "units": remaining, "timeout": timeout}
-                try:
-                    self.proc.stdin.write((json.dumps(request) + "\n").encode())
-                    self.proc.stdin.flush()
-                except OSError:
-                    self.proc.kill()
-                    continue
-                while remaining:
-                    function, run = remaining[0]
-                    message = _parse(self._readline(timeout + REPLY_GRACE_SECONDS))
-                    remaining.pop(0)
-                    if message is None or [message.get("function"), message.get("run")] != [function, run]:
-                        # the server died or hung while running this unit: only it is charged
-                        results[function].update(_error_obs(
-                            "Crash: the grading process stopped while running this function", run))
-                        self.stop()
-                        break
-                    results[function].update(self._collect(job_dir, function, run,
-                                                           message.get("status"), timeout))
+            self._run_units(job, [[f, "oracle"] for f in assignment.FUNCTIONS], results)
+            own = []
+            for function, dependency in assignment.DEPENDS_ON.items():
+                if verdict.run_passes(function, results[function], "oracle") and \
+                        verdict.run_passes(dependency, results[dependency], "oracle"):
+                    results[function]["own/skipped#"] = "not needed: both pass with the oracle"
                 else:
-                    if _parse(self._readline(REPLY_GRACE_SECONDS)) != {"done": job}:
-                        self.stop()
+                    own.append([function, "own"])
+            self._run_units(job, own, results)
         finally:
             shutil.rmtree(job_dir, ignore_errors=True)
         return results
+
+    def _run_units(self, job, remaining, results):
+        """Run [function, run] units in the fork server, into results; restart it as needed."""
+        timeout = self.runner.settings.timeout
+        job_dir = self.workdir / job
+        remaining = list(remaining)
+        while remaining:
+            if self.proc is None or self.proc.poll() is not None:
+                self.stop()
+                self.start()
+            request = {"dir": job, "units": remaining, "timeout": timeout}
+            try:
+                self.proc.stdin.write((json.dumps(request) + "\n").encode())
+                self.proc.stdin.flush()
+            except OSError:
+                self.proc.kill()
+                continue
+            while remaining:
+                function, run = remaining[0]
+                message = _parse(self._readline(timeout + REPLY_GRACE_SECONDS))
+                remaining.pop(0)
+                if message is None or [message.get("function"), message.get("run")] != [function, run]:
+                    # the server died or hung while running this unit: only it is charged
+                    results[function].update(_error_obs(
+                        "Crash: the grading process stopped while running this function", run))
+                    self.stop()
+                    break
+                results[function].update(self._collect(job_dir, function, run,
+                                                       message.get("status"), timeout))
+            else:
+                if _parse(self._readline(REPLY_GRACE_SECONDS)) != {"done": job}:
+                    self.stop()
 
     def _collect(self, job_dir, function, run, status, timeout):
         if status == "ok":
             try:
                 return _load_results(self.runner.sandbox.read_job_file(
-                    job_dir, f"out_{function}.{run}.npz", MAX_RESULT_BYTES), run)
+                    job_dir, f"out_{function}.{run}.obs", MAX_RESULT_BYTES), run)
             except FileNotFoundError:
                 return _error_obs("Crash: the function ended the process without a result (os._exit?)", run)
             except (OSError, ValueError) as error:  # the child owns these files
                 return _error_obs(f"its results could not be read ({error})", run)
         return _error_obs(_status_text(status, timeout), run)
-
-
-def units():
-    """[function, run] pairs, in grading order: every run of every function (engine.MODES)."""
-    return [[function, run] for function in assignment.FUNCTIONS
-            for run in (("oracle", "own") if assignment.DEPENDS_ON.get(function) else ("oracle",))]
 
 
 STARTUP_SECONDS = 60
@@ -431,11 +445,9 @@ MAX_RESULT_BYTES = 64 * 2**20
 
 
 def _load_results(data, run):
-    """The observations of one run from the child's npz; keys of other runs are dropped."""
-    import io
+    """The observations of one run from the child's results file; keys of other runs are dropped."""
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            obs = structure.from_npz(npz)
+        obs = structure.loads(data)
     except Exception as error:  # noqa: BLE001 -- untrusted bytes
         return _error_obs(f"its results could not be read ({type(error).__name__})", run)
     return {k: v for k, v in obs.items() if _of_run(k, run)}

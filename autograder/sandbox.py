@@ -458,6 +458,10 @@ def _child_env(home: str, extra: Mapping[str, str] | None) -> dict[str, str]:
         "OPENBLAS_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
     }
+    # set on processors where older OpenBLAS builds miscompute or crash without them
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if name in os.environ:
+            env[name] = os.environ[name]
     if extra:
         env.update({str(k): str(v) for k, v in extra.items()})
     return env

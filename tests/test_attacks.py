@@ -423,14 +423,15 @@ ATTACKS = [
         """), whole_cell=True, diagnosis="RANDOM_STATE", says=("global random state",)),
     # --- planting files the grader reads ---------------------------------------------
     Attack("symlink_result", "lstm_cell_forward",
-           PLANT_SYMLINKS.replace("@NAMES@", '["out_lstm_cell_forward.npz"]') +
+           PLANT_SYMLINKS.replace("@NAMES@", '["out_lstm_cell_forward.oracle.obs"]') +
            'raise RuntimeError("PLANTED")\n', says=("PLANTED",), never_says=("root:",)),
     Attack("symlink_temporary_file", "rnn_cell_backward",
-           PLANT_SYMLINKS.replace("@NAMES@", '["out_rnn_cell_backward.npz", ".out_rnn_cell_backward.tmp.npz"]') +
+           PLANT_SYMLINKS.replace("@NAMES@", '["out_rnn_cell_backward.oracle.obs", ".out_rnn_cell_backward.oracle.tmp"]') +
            'raise RuntimeError("PLANTED")\n', says_any=("could not be saved", "could not be read", "PLANTED"),
            never_says=("root:",)),
     Attack("symlink_then_hang", "rnn_backward",
-           PLANT_SYMLINKS.replace("@NAMES@", '["out_rnn_backward.npz", ".out_rnn_backward.tmp.npz"]') +
+           PLANT_SYMLINKS.replace("@NAMES@", '["out_rnn_backward.oracle.obs", ".out_rnn_backward.oracle.tmp",\n'
+                                                '"out_rnn_backward.own.obs", ".out_rnn_backward.own.tmp"]') +
            "while True:\n    pass\n", never_says=("root:",)),
 ]
 ATTACK_BY_NAME = {a.student: a for a in ATTACKS}
