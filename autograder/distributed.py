@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
-import fcntl
 import hashlib
 import os
 import queue
@@ -45,11 +44,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import sandbox
+
 __all__ = ["DaskRunner", "start_local_cluster", "payload_digest", "observe_on_worker", "worker_slots",
            "KitMismatch"]
-
-# Where worker processes of one machine claim their sandbox slots.
-SLOT_LOCK_DIR = Path(tempfile.gettempdir()) / "autograder-dask-slots"
 
 
 def payload_digest(payload_dir):
@@ -89,27 +87,6 @@ def _worker_threads(default):
         return default
 
 
-def _claim_slots(count):
-    """`count` sandbox slot numbers that no other process of this machine holds.
-
-    One lock file per slot, held (flock) until this process exits; the
-    kernel releases the locks of a process that dies, so slots never leak.
-    """
-    SLOT_LOCK_DIR.mkdir(mode=0o700, exist_ok=True)
-    slots, slot = [], 0
-    while len(slots) < count:
-        fd = os.open(SLOT_LOCK_DIR / f"slot-{slot}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-        else:
-            _state["lock_files"].append(fd)  # kept open: the lock lives as long as the process
-            slots.append(slot)
-        slot += 1
-    return slots
-
-
 def _payloads():
     """This process's copy of the case payloads (written on first use) and their digest."""
     if _state["payload_dir"] is None:
@@ -130,7 +107,7 @@ def _slot_queue(threads):
     Runners (two batches graded at once, with other settings, never share a slot)."""
     if _state["slots"] is None:
         _state["slots"] = queue.Queue()
-        for slot in _claim_slots(threads):
+        for slot in sandbox.claim_slots(threads, _state["lock_files"]):
             _state["slots"].put(slot)
     return _state["slots"]
 
@@ -165,10 +142,7 @@ def _runner(settings, digest):
         if runner is None:
             threads = _worker_threads(settings.jobs)
             slots = _slot_queue(threads)
-            runner = grader.Runner(dataclasses.replace(settings, jobs=threads), payload_dir)
-            if isinstance(getattr(runner, "slots", None), queue.Queue):
-                # the Runner numbers its slots 0..jobs-1; use the ones this process holds
-                runner.slots = slots
+            runner = grader.Runner(dataclasses.replace(settings, jobs=threads), payload_dir, slots=slots)
             if not _state["runners"]:
                 atexit.register(_close_runners)  # runs before the payloads are removed
             _state["runners"][key] = runner

@@ -254,7 +254,9 @@ class Runner:
     only the function it was running is charged.
     """
 
-    def __init__(self, settings, payload_dir):
+    def __init__(self, settings, payload_dir, slots=None):
+        """slots -- a queue of sandbox slot numbers to use (default: claim settings.jobs of them,
+                    see sandbox.claim_slots, and release them in close())"""
         from . import sandbox
         self.sandbox = sandbox
         self.settings = settings
@@ -267,9 +269,12 @@ class Runner:
         hide = [settings.course, assignment.ROOT, settings.submitted.resolve(), settings.out.resolve()]
         self.hide = sorted({p for p in hide if p.exists()})
         self.expose = CHILD_FILES + [FORKSERVER, self.payload_dir] + sandbox.interpreter_paths()
-        self.slots = queue.Queue()
-        for slot in range(settings.jobs):
-            self.slots.put(slot)
+        self.locks = []
+        if slots is None:
+            slots = queue.Queue()
+            for slot in sandbox.claim_slots(settings.jobs, self.locks):
+                slots.put(slot)
+        self.slots = slots
         self.servers = {}
 
     def observe(self, sources):
@@ -286,6 +291,9 @@ class Runner:
             server.stop()
             shutil.rmtree(server.workdir, ignore_errors=True)
         self.servers.clear()
+        for fd in self.locks:
+            os.close(fd)
+        self.locks.clear()
 
 
 class ForkServer:

@@ -81,6 +81,7 @@ __all__ = [
     "kill_spawned",
     "sandbox_uid",
     "slot_user",
+    "claim_slots",
     "SANDBOX_USER",
     "SANDBOX_WORKDIR",
     "ChildResult",
@@ -241,6 +242,34 @@ def slot_user(slot: int) -> str:
     """Name of the sandbox user of a parallel slot: one uid per slot, so that the
     process limit (counted per uid) of one job never starves another."""
     return SANDBOX_USER if slot == 0 else f"{SANDBOX_USER}-{slot}"
+
+
+#: Lock files that give each sandbox slot to one process of this machine at a time.  A fixed
+#: path (not $TMPDIR): two graders started with different TMPDIRs must still see each other.
+SLOT_LOCK_DIR = Path("/tmp/autograder-slots")
+
+
+def claim_slots(count: int, held: list[int]) -> list[int]:
+    """`count` slot numbers that no other process of this machine holds.
+
+    Each slot is its own sandbox uid, and a fork server kills every process of its
+    uid after each run: two graders (or Dask workers) on one machine must never
+    share a slot.  One lock file per slot is held (flock) until its descriptor,
+    appended to `held`, is closed or the process exits; the kernel releases the
+    locks of a process that dies, so slots never leak."""
+    SLOT_LOCK_DIR.mkdir(mode=0o700, exist_ok=True)
+    slots, slot = [], 0
+    while len(slots) < count:
+        fd = os.open(SLOT_LOCK_DIR / f"slot-{slot}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+        else:
+            held.append(fd)
+            slots.append(slot)
+        slot += 1
+    return slots
 
 
 def _for_slot(iso: Isolation, slot: int) -> Isolation:

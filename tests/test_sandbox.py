@@ -704,3 +704,23 @@ def test_per_run_overhead(iso, workdir, record_property):
     record_property("overhead_python_pass_ms", round(trivial, 1))
     record_property("overhead_import_numpy_ms", round(numpy_ms, 1))
     assert trivial < 2000 and numpy_ms < 5000, (trivial, numpy_ms, iso.describe())
+
+
+def test_two_graders_on_one_machine_never_share_a_slot():
+    """Do two processes that claim sandbox slots get disjoint ones (each slot is a uid whose
+    processes a fork server kills), and is a slot free again once its holder is gone?"""
+    import subprocess
+    import sys
+    from autograder import sandbox
+    held = []
+    mine = sandbox.claim_slots(2, held)
+    code = ("from autograder import sandbox; held = []; "
+            "print(sandbox.claim_slots(2, held))")
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    theirs = eval(other.stdout)  # a printed list of ints
+    assert len(mine) == len(theirs) == 2 and not set(mine) & set(theirs), (mine, theirs)
+    for fd in held:
+        import os
+        os.close(fd)
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert set(eval(again.stdout)) & set(mine), "released slots should be claimable again"
