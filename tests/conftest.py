@@ -19,6 +19,21 @@ def pytest_addoption(parser):
                      help="rewrite golden files under tests/golden/ from the current output")
 
 
+def pytest_terminal_summary(terminalreporter):
+    """Say which sandbox the grading tests ran in, and what the hostile corpus cost honest
+    students (tests record both with record_property)."""
+    reports = [r for key in ("passed", "failed") for r in terminalreporter.stats.get(key, [])]
+    levels = sorted({v for r in reports for k, v in r.user_properties if k == "isolation"})
+    corpus = [v for r in reports for k, v in r.user_properties if k == "corpus"]
+    if levels:
+        terminalreporter.write_line("sandbox isolation of the grading tests: " + " | ".join(levels))
+    for c in corpus:
+        terminalreporter.write_line(
+            f"hostile corpus, {c['kind']}: {c['tried']} tried next to {c['honest']} honest students; "
+            f"points the honest students lost: {c['points_lost']:g}; honest results changed: "
+            f"{c['results_changed']}")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def limited_kernel():
     """nbgrader_config.py runs notebooks in the limited kernel: make sure it is installed."""

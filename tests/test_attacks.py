@@ -556,10 +556,13 @@ def test_honest_students_are_unaffected(batch, record_property):
     """Does each honest student get, in the mixed batch, exactly their baseline result
     (scores, passed, diagnosis and message of every function)?"""
     record_property("isolation", iso_of(batch))
-    lost = 0.0
+    lost = sum(batch.baseline["students"][s]["total"] - batch.results["students"][s]["total"]
+               for s in HONEST)
+    changed = [s for s in HONEST if batch.results["students"][s] != batch.baseline["students"][s]]
+    record_property("corpus", {"kind": "attacks", "tried": len(ATTACKS), "honest": len(HONEST),
+                               "points_lost": lost, "results_changed": len(changed)})
     for student in HONEST:
         got, want = batch.results["students"][student], batch.baseline["students"][student]
-        lost += want["total"] - got["total"]
         assert got == want, f"{student} changed next to the attackers ({iso_of(batch)})"
     assert lost == 0.0
 

@@ -220,9 +220,14 @@ def test_every_student_is_in_the_results(broken_batch, record_property):
     assert set(results["students"]) == set(BROKEN) | set(HONEST)
 
 
-def test_honest_students_are_unaffected(broken_batch):
+def test_honest_students_are_unaffected(broken_batch, record_property):
     """Does each honest student get exactly the result they get without the broken files?"""
     results, baseline, _, _ = broken_batch
+    lost = sum(baseline["students"][s]["total"] - results["students"][s]["total"] for s in HONEST)
+    changed = [s for s in HONEST if results["students"][s] != baseline["students"][s]]
+    record_property("corpus", {"kind": "broken files", "tried": len(BROKEN) + len(ALONE),
+                               "honest": len(HONEST), "points_lost": lost,
+                               "results_changed": len(changed)})
     for student in HONEST:
         assert results["students"][student] == baseline["students"][student], \
             f"{student} ({results['isolation']})"
