@@ -16,6 +16,10 @@ ATOL = 1e-7
 # Bound at import, before any student code runs: a student cell that replaces
 # np.allclose (say) in the child cannot change what the oracle accepts.
 _allclose, _isfinite, _all, _abs = np.allclose, np.isfinite, np.all, np.abs
+_concatenate, _errstate, _ndarray = np.concatenate, np.errstate, np.ndarray
+# ... and so are the builtins the oracle's check uses (a student's loop calls the oracle
+# while its own patches of builtins are still in place).
+_str, _bool, _type = str, bool, type
 
 _RNN_CACHE = ("a_next", "a_prev", "xt", "parameters")
 _LSTM_CACHE = ("a_next", "c_next", "a_prev", "c_prev", "ft", "it", "cct", "ot", "xt", "parameters")
@@ -92,18 +96,18 @@ def _agrees(expected, got, rtol, atol):
         if have is None:
             return False
         if key.endswith("#"):
-            if str(want) != str(have):
+            if _str(want) != _str(have):
                 return False
-        elif isinstance(have, str) or want.shape != have.shape:
+        elif _type(have) is not _ndarray or want.shape != have.shape:
             return False
         else:
             wants.append(want.ravel())
             haves.append(have.ravel())
     if not wants:
         return True
-    want, have = np.concatenate(wants).astype(float), np.concatenate(haves).astype(float)
-    with np.errstate(all="ignore"):
-        return bool(_all(_isfinite(have)) and _all(_abs(have - want) <= atol + rtol * _abs(want)))
+    want, have = _concatenate(wants).astype(float), _concatenate(haves).astype(float)
+    with _errstate(all="ignore"):
+        return _bool(_all(_isfinite(have)) and _all(_abs(have - want) <= atol + rtol * _abs(want)))
 
 
 def compare(function, expected, got, rtol=RTOL, atol=ATOL):
@@ -158,15 +162,6 @@ def _compare_arrays(function, path, want, have, rtol, atol):
 
 
 def matches(expected, got, rtol=RTOL, atol=ATOL):
-    """True when two flattened results agree everywhere (what compare() finds nothing in)."""
-    if expected.keys() != got.keys():
-        return False
-    for key, want in expected.items():
-        have = got[key]
-        if key.endswith("#"):
-            if str(want) != str(have):
-                return False
-        elif want.shape != have.shape or not _all(_isfinite(have)) \
-                or not _allclose(have.astype(float), want, rtol=rtol, atol=atol):
-            return False
-    return True
+    """True when two flattened results agree everywhere (what compare() finds nothing in),
+    and neither has a key the other lacks."""
+    return expected.keys() == got.keys() and _agrees(expected, got, rtol, atol)
