@@ -5,9 +5,9 @@ For every submission, in an explicit order of small steps:
 
     ReadSubmission   nbformat reads the notebook and takes only the solution
                      cells (grade_id = function name); demo and test cells are ignored
-    RunInSandbox     a child process (autograder.child) runs each function on the
-                     cases in a clean namespace, isolated by autograder.sandbox,
-                     and returns plain arrays
+    RunInSandbox     a sandboxed fork server (autograder/forkserver.py, isolated by
+                     autograder.sandbox) forks children that run each function on
+                     the cases in a clean namespace and return plain arrays
     Judge            the parent compares them with the reference and diagnoses
                      failures (autograder.verdict); it never runs student code
 
