@@ -15,6 +15,7 @@ Each function is run twice per case when it calls another graded function:
 import builtins
 import contextlib
 import io
+import operator
 import os
 import sys
 import warnings
@@ -36,6 +37,8 @@ SEEDS = (0, 12345)
 _GUARDED = [(vars(builtins), dict(vars(builtins))), (vars(np), dict(vars(np))),
             (vars(np.random), dict(vars(np.random))), (sys.modules, dict(sys.modules))]
 _OWNER = [None]  # pid of the process that called observe()
+# The builtins _restore uses, bound before student code can replace them.
+_is, _map, _all, _len = operator.is_, map, all, len
 
 
 def _restore():
@@ -45,9 +48,19 @@ def _restore():
     if _OWNER[0] is not None and os.getpid() != _OWNER[0]:
         os._exit(0)
     for live, saved in _GUARDED:
+        # fast path, values by identity (never ==, which student objects can fake): nothing
+        # was added, removed, rebound or reordered
+        if _len(live) == _len(saved) and _all(_map(_is, live.values(), saved.values())) and \
+                live.keys() == saved.keys():
+            continue
         for key, value in saved.items():
             if live.get(key, _restore) is not value:
                 live[key] = value
+        # Now every guarded name has its own value again.  What student code added stays, and
+        # from now on counts as guarded too; the snapshot takes the live order, so that the
+        # next check can take the fast path.
+        saved.clear()
+        saved.update(live)
 
 
 class Interrupt(BaseException):
