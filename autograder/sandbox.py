@@ -246,7 +246,8 @@ def slot_user(slot: int) -> str:
 
 #: Lock files that give each sandbox slot to one process of this machine at a time.  A fixed
 #: path (not $TMPDIR): two graders started with different TMPDIRs must still see each other.
-SLOT_LOCK_DIR = Path("/tmp/autograder-slots")
+#: One folder per uid: only graders of the same user share sandbox users.
+SLOT_LOCK_DIR = Path(f"/tmp/autograder-slots-{os.getuid()}")
 
 
 def claim_slots(count: int, held: list[int]) -> list[int]:
@@ -258,6 +259,10 @@ def claim_slots(count: int, held: list[int]) -> list[int]:
     appended to `held`, is closed or the process exits; the kernel releases the
     locks of a process that dies, so slots never leak."""
     SLOT_LOCK_DIR.mkdir(mode=0o700, exist_ok=True)
+    info = os.lstat(SLOT_LOCK_DIR)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise SandboxError(f"{SLOT_LOCK_DIR} is not a private folder of this user (a link, or "
+                           "someone else's): remove it and start the grader again")
     slots, slot = [], 0
     while len(slots) < count:
         fd = os.open(SLOT_LOCK_DIR / f"slot-{slot}.lock", os.O_RDWR | os.O_CREAT, 0o600)

@@ -724,3 +724,24 @@ def test_two_graders_on_one_machine_never_share_a_slot():
         os.close(fd)
     again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert set(eval(again.stdout)) & set(mine), "released slots should be claimable again"
+
+
+def test_slot_locks_refuse_a_folder_that_is_not_private(tmp_path, monkeypatch):
+    """Is a lock folder that is a link, or open to others, refused with a message saying what
+    to do, instead of being written into?"""
+    import os
+    from autograder import sandbox
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    link = tmp_path / "locks"
+    link.symlink_to(target)
+    monkeypatch.setattr(sandbox, "SLOT_LOCK_DIR", link)
+    with pytest.raises(sandbox.SandboxError, match="remove it"):
+        sandbox.claim_slots(1, [])
+    assert list(target.iterdir()) == []
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    monkeypatch.setattr(sandbox, "SLOT_LOCK_DIR", shared)
+    with pytest.raises(sandbox.SandboxError, match="private folder"):
+        sandbox.claim_slots(1, [])
