@@ -124,8 +124,8 @@ PRECOMPILE_MAX_CHARS = 256 * 1024
 
 
 def precompile(setup, sources):
-    """Fill the compile cache with every cell of one submission, so that processes forked
-    afterwards (one per run, see autograder/forkserver.py) share the code objects.  Compiling
+    """Fill the compile cache with every cell of one submission, so that the children forked
+    afterwards (see autograder/forkserver.py) share the code objects.  Compiling
     runs no student code; a cell that does not compile, or is too large to compile here, is
     left for the run itself to compile and report."""
     for name, source in [("setup", setup), *sources.items()]:

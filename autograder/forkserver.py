@@ -77,17 +77,19 @@ def _run_child(job_dir, units, job, payloads, timeout, progress=None):
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
-        keep = [progress] if progress is not None else []
-        os.closerange(3, keep[0] if keep else 4096)  # above all, the pipe to the parent
-        if keep:
-            os.closerange(keep[0] + 1, 4096)
+        # close everything else, above all the pipe to the parent
+        if progress is None:
+            os.closerange(3, 4096)
+        else:
+            os.closerange(3, progress)
+            os.closerange(progress + 1, 4096)
         cpu = int(timeout * len(units)) + 1
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         signal.signal(signal.SIGALRM, child._on_alarm)
-        before = _census() if keep else None
+        before = _census() if progress is not None else None
         for function, run in units:
             obs = _compute(job_dir, function, run, job, payloads[function], timeout)
-            if keep:
+            if progress is not None:
                 os.write(progress, b".")
                 if _census() != before or any(str(v).startswith("TimeoutError")
                                               for k, v in obs.items() if k.endswith("error#")):

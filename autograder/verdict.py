@@ -56,12 +56,13 @@ def _by_case(obs):
     return runs
 
 
-def _mode(obs, i, mode, runs=None):
+def _mode(obs, i, mode, runs):
     """(flat results or None, error text or None, mutated?) of one run.
 
     "c{i}/{mode}/error#" is an error of one case; "{mode}/error#" says that the
-    whole run ended without results (a crash, a kill at the time limit)."""
-    run = (runs if runs is not None else _by_case(obs)).get(f"c{i}/{mode}", {})
+    whole run ended without results (a crash, a kill at the time limit).
+    runs -- _by_case(obs), grouped once by the caller"""
+    run = runs.get(f"c{i}/{mode}", {})
     if "error#" in run:
         return None, str(run["error#"]), False
     flat = {k: v for k, v in run.items() if k.startswith("out")}
