@@ -79,7 +79,8 @@ def make_oracle(function, dependency, param_names, calls):
              aliases lists the (path in result, argument index) at which the
              reference returns the argument object itself (as a cache does)
     """
-    table = [(structure.flatten(tuple(args), "in"), result, alias) for args, result, alias in calls]
+    table = _cached(calls, lambda: [(structure.flatten(tuple(args), "in"), result, alias)
+                                    for args, result, alias in calls])
     position = [0]
 
     def oracle(*args, **kwargs):
@@ -117,6 +118,33 @@ def _put(obj, path, value):
     items = list(obj)
     items[path[0]] = value if len(path) == 1 else _put(items[path[0]], path[1:], value)
     return type(obj)(items)
+
+
+_CACHE = {}  # id(case object) -> (the object, what was made of it)
+
+
+def _cached(obj, make):
+    """make() for a case's inputs or oracle calls, made once per process: they are never
+    changed (the student's function gets a copy), and warm() makes them before the fork
+    server forks, so every child shares them."""
+    hit = _CACHE.get(id(obj))
+    if hit is None or hit[0] is not obj:
+        if len(_CACHE) > 4096:
+            _CACHE.clear()
+        hit = _CACHE[id(obj)] = (obj, make())
+    return hit[1]
+
+
+def warm(cases):
+    """Flatten, once, the inputs and oracle calls of cases ([(args, calls, param_names)])."""
+    for args, calls, _ in cases:
+        _inputs(args)
+        make_oracle("", "", (), calls)
+
+
+def _inputs(args):
+    """The flattened inputs of a case, to find out whether the function changed its copy."""
+    return _cached(args, lambda: structure.flatten(args, "in"))
 
 
 _COMPILED = {}
@@ -249,8 +277,7 @@ def _observe_mode(obs, at, function, dependency, setup, sources, cases, mode):
             continue
         if mode == "oracle" and dependency:
             ns[dependency] = make_oracle(function, dependency, param_names, calls)
-        before = structure.flatten(args, "in")
-        flat, error = _call(fn, structure.copy(args), SEEDS[0], mutated_check=before)
+        flat, error = _call(fn, structure.copy(args), SEEDS[0], mutated_check=_inputs(args))
         if error:
             obs[prefix + "error#"] = error
         else:

@@ -263,6 +263,13 @@ def serve(workdir, payload_dir, kill_all):
     _prctl(PR_SET_DUMPABLE, 0)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     payloads = {p.stem: child.load_payload(p) for p in Path(payload_dir).glob("*.npz")}
+    for cases in payloads.values():
+        engine.warm(cases)
+    # What is loaded now is shared with every child.  Keep the children's garbage collector
+    # from walking it (and so from writing to, and copying, those shared pages).
+    import gc
+    gc.collect()
+    gc.freeze()
     out = os.fdopen(os.dup(1), "w", buffering=1)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 1)  # nothing but the protocol may reach the parent

@@ -40,7 +40,7 @@ from sqlalchemy.engine import make_url
 
 from .report import FUNCTIONS
 
-__all__ = ["grade_cell_name", "default_db_url", "write_gradebook"]
+__all__ = ["grade_cell_name", "default_db_url", "write_gradebook", "GradebookWriter", "BackgroundWriter"]
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,110 @@ def _functions(students: dict) -> list[str]:
     return list(FUNCTIONS) + sorted(extra - set(FUNCTIONS))
 
 
+class GradebookWriter:
+    """Writes students' scores into the gradebook one at a time (see the module docstring).
+
+    Opening it checks the assignment's structure, so a mismatch raises ValueError before
+    anything is written.  Use it from one thread only, and close() it: that saves what
+    was written (or, with commit=False, throws away what the last student had unsaved).
+    """
+
+    def __init__(self, course_root: Path, db_url: str | None, assignment: str, *,
+                 notebook: str | None = None, course_id: str = "",
+                 functions: list[str] | None = None) -> None:
+        if not assignment:
+            raise ValueError("results has no 'assignment' name")
+        self.assignment = assignment
+        self.notebook = notebook or assignment
+        self.functions = list(functions or FUNCTIONS)
+        self.db_url = db_url or default_db_url(course_root)
+        self.gb = _open_gradebook(self.db_url, course_id)
+        try:
+            self.cell_max = self._check()
+            self.known = {student.id for student in self.gb.students}
+        except BaseException:
+            self.close(commit=False)
+            raise
+        # nbgrader commits after each student and submission it adds.  By default every
+        # commit expires every object the session has loaded, and the assignment, its
+        # notebook and grade cells would be read again for each student.  Nothing else
+        # writes them while this runs, so they stay loaded.
+        self.gb.db().expire_on_commit = False
+
+    def _check(self) -> dict[str, float]:
+        """{function: max score of its grade cell}; ValueError if the gradebook lacks one."""
+        try:
+            self.gb.find_notebook(self.notebook, self.assignment)
+        except MissingEntry as exc:
+            raise ValueError(
+                f"the gradebook at {self.db_url} has no notebook {self.notebook!r} in assignment "
+                f"{self.assignment!r}; run 'nbgrader generate_assignment {self.assignment}' first"
+            ) from exc
+        cell_max, missing = {}, []
+        for name in self.functions:
+            try:
+                cell = self.gb.find_grade_cell(grade_cell_name(name), self.notebook, self.assignment)
+            except MissingEntry:
+                missing.append(grade_cell_name(name))
+            else:
+                cell_max[name] = float(cell.max_score)
+        if missing:
+            raise ValueError(
+                f"assignment {self.assignment!r} in {self.db_url} lacks the grade cells "
+                f"{', '.join(missing)}"
+            )
+        return cell_max
+
+    def write(self, student_id: str, entry: dict | None) -> None:
+        """Store one student's results entry (their scores are saved by the next commit)."""
+        student_id = str(student_id)
+        entry = entry or {}
+        given = {} if entry.get("error") else (entry.get("functions") or {})
+        if student_id not in self.known:
+            self.gb.add_student(student_id)
+            self.known.add(student_id)
+        with warnings.catch_warnings():
+            # nbgrader's add_submission builds objects in an order that makes
+            # SQLAlchemy warn "... not in session, add operation ... will not
+            # proceed"; the rows are saved all the same (as in autograde).
+            warnings.filterwarnings("ignore", message=r".*not in session",
+                                    category=sa_exc.SAWarning)
+            submission = self.gb.update_or_create_submission(self.assignment, student_id)
+        # the submission's grades, read through its relationships (one query, not one
+        # find_grade query per function); nbgrader mirrored every grade cell into them
+        grades = {grade.name: grade for nb in submission.notebooks if nb.name == self.notebook
+                  for grade in nb.grades}
+        for name in self.functions:
+            score = _score((given.get(name) or {}).get("score"))
+            if not 0.0 <= score <= self.cell_max[name]:
+                log.warning("%s: score %s for %s is outside [0, %s]",
+                            student_id, score, name, self.cell_max[name])
+            grade = grades[grade_cell_name(name)]
+            grade.auto_score = score
+            grade.needs_manual_grade = grade.manual_score is not None
+        # nbgrader commits as it adds each student and finds or adds each submission, which
+        # also saves the scores set just before; the last student's are saved by close()
+
+    def close(self, commit: bool = True) -> None:
+        if self.gb is None:
+            return
+        try:
+            if commit:
+                self.gb.db.commit()
+            else:
+                self.gb.db.rollback()
+        finally:
+            self.gb.close()
+            self.gb.engine.dispose()
+            self.gb = None
+
+    def __enter__(self) -> "GradebookWriter":
+        return self
+
+    def __exit__(self, kind, value, tb) -> None:
+        self.close(commit=kind is None)
+
+
 def write_gradebook(results: dict, course_root: Path, db_url: str | None = None, *,
                     notebook: str | None = None, course_id: str = "") -> None:
     """Store every student's per-function scores as nbgrader autograde scores.
@@ -114,64 +218,73 @@ def write_gradebook(results: dict, course_root: Path, db_url: str | None = None,
     default ``""`` keeps it from adding a course row that the assignment does
     not belong to.
     """
-    assignment = str(results.get("assignment") or "")
-    if not assignment:
-        raise ValueError("results has no 'assignment' name")
-    notebook = notebook or assignment
     students = results.get("students") or {}
-    functions = _functions(students)
-    if db_url is None:
-        db_url = default_db_url(course_root)
-
-    gb = _open_gradebook(db_url, course_id)
-    try:
-        # Check the assignment's structure first, so a mismatch writes nothing.
-        try:
-            gb.find_notebook(notebook, assignment)
-        except MissingEntry as exc:
-            raise ValueError(
-                f"the gradebook at {db_url} has no notebook {notebook!r} in assignment "
-                f"{assignment!r}; run 'nbgrader generate_assignment {assignment}' first"
-            ) from exc
-        cell_max = {}
-        missing = []
-        for name in functions:
-            try:
-                cell = gb.find_grade_cell(grade_cell_name(name), notebook, assignment)
-            except MissingEntry:
-                missing.append(grade_cell_name(name))
-            else:
-                cell_max[name] = float(cell.max_score)
-        if missing:
-            raise ValueError(
-                f"assignment {assignment!r} in {db_url} lacks the grade cells "
-                f"{', '.join(missing)}"
-            )
-
+    with GradebookWriter(course_root, db_url, str(results.get("assignment") or ""),
+                         notebook=notebook, course_id=course_id,
+                         functions=_functions(students)) as writer:
         for student_id in sorted(students, key=str):
-            entry = students[student_id] or {}
-            given = {} if entry.get("error") else (entry.get("functions") or {})
-            gb.update_or_create_student(str(student_id))
-            with warnings.catch_warnings():
-                # nbgrader's add_submission builds objects in an order that makes
-                # SQLAlchemy warn "... not in session, add operation ... will not
-                # proceed"; the rows are saved all the same (as in autograde).
-                warnings.filterwarnings("ignore", message=r".*not in session",
-                                        category=sa_exc.SAWarning)
-                gb.update_or_create_submission(assignment, str(student_id))
-            for name in functions:
-                score = _score((given.get(name) or {}).get("score"))
-                if not 0.0 <= score <= cell_max[name]:
-                    log.warning("%s: score %s for %s is outside [0, %s]",
-                                student_id, score, name, cell_max[name])
-                grade = gb.find_grade(grade_cell_name(name), notebook, assignment,
-                                      str(student_id))
-                grade.auto_score = score
-                grade.needs_manual_grade = grade.manual_score is not None
-            gb.db.commit()
-    except BaseException:
-        gb.db.rollback()
-        raise
-    finally:
-        gb.close()
-        gb.engine.dispose()
+            writer.write(student_id, students[student_id])
+
+
+class BackgroundWriter:
+    """A GradebookWriter in a thread of its own, fed while the batch is still grading.
+
+    The gradebook is opened and checked in that thread before this returns (so a
+    missing gradebook stops the batch before any grading); put() queues an entry;
+    finish() waits until everything queued is saved and raises what the thread met.
+    """
+
+    _DONE = object()
+
+    def __init__(self, course_root: Path, db_url: str | None, assignment: str) -> None:
+        import queue
+        import threading
+        self.queue: "queue.Queue" = queue.Queue()
+        self.error: BaseException | None = None
+        self.stopped = False
+        opened = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(course_root, db_url, assignment, opened),
+                                       name="gradebook-writer", daemon=True)
+        self.thread.start()
+        opened.wait()
+        if self.error is not None:
+            self.thread.join()
+            raise self.error
+
+    def _run(self, course_root, db_url, assignment, opened) -> None:
+        try:
+            writer = GradebookWriter(course_root, db_url, assignment)
+        except BaseException as error:  # noqa: BLE001 -- handed to the caller
+            self.error = error
+            opened.set()
+            return
+        opened.set()
+        try:
+            while True:
+                item = self.queue.get()
+                if item is self._DONE:
+                    break
+                if self.error is None:
+                    writer.write(*item)
+        except BaseException as error:  # noqa: BLE001 -- handed to finish()
+            self.error = error
+        finally:
+            try:
+                writer.close(commit=self.error is None)
+            except BaseException as error:  # noqa: BLE001
+                self.error = self.error or error
+
+    def put(self, student_id: str, entry: dict) -> None:
+        self.queue.put((student_id, entry))
+
+    def stop(self) -> None:
+        """No more entries: the thread saves what is queued and ends (finish() waits for it)."""
+        if not self.stopped:
+            self.stopped = True
+            self.queue.put(self._DONE)
+
+    def finish(self) -> None:
+        self.stop()
+        self.thread.join()
+        if self.error is not None:
+            raise self.error

@@ -1,4 +1,4 @@
-"""Batch grader: python -m autograder grade SUBMITTED_DIR --out OUT_DIR [--jobs N]
+"""Batch grader: python -m autograder grade SUBMITTED_DIR --out OUT_DIR [--jobs N] [--dask ADDRESS]
 
 SUBMITTED_DIR has nbgrader's layout, SUBMITTED_DIR/<student_id>/<assignment>/<notebook>.ipynb.
 For every submission, in an explicit order of small steps:
@@ -56,6 +56,7 @@ class Settings:
     db_url: str | None
     gradebook: bool
     progress: bool
+    dask: str | None = None
 
 
 def parse_args(argv):
@@ -79,6 +80,9 @@ def parse_args(argv):
                    help="gradebook URL (default: CourseDirectory.db_url from nbgrader_config.py)")
     p.add_argument("--no-gradebook", action="store_true", help="do not write the nbgrader gradebook")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--dask", default=None, metavar="SCHEDULER_ADDRESS",
+                   help="run the sandboxed children on the workers of this Dask cluster "
+                        "(tcp://HOST:8786; see benchmarks/README.md); --jobs is then ignored")
     a = p.parse_args(argv)
     course = (a.course or assignment.ROOT).resolve()
     config = course_config(course)
@@ -87,7 +91,7 @@ def parse_args(argv):
         assignment=a.assignment or config.get("assignment_id") or assignment.ASSIGNMENT,
         jobs=max(1, a.jobs), timeout=a.timeout, memory_mb=a.memory_mb,
         db_url=a.db_url or config.get("db_url"), gradebook=not a.no_gradebook,
-        progress=not a.no_progress)
+        progress=not a.no_progress, dask=a.dask)
 
 
 def course_config(course):
@@ -276,6 +280,14 @@ class Runner:
                 slots.put(slot)
         self.slots = slots
         self.servers = {}
+
+    def parallelism(self):
+        """How many submissions can be in the sandbox at once (one per slot)."""
+        return self.settings.jobs
+
+    def describe(self):
+        """One line for the log: how the children are isolated."""
+        return self.sandbox.detect_isolation().describe()
 
     def observe(self, sources):
         slot = self.slots.get()
@@ -542,20 +554,35 @@ class Journal:
         os.replace(tmp, path)
 
 
-def grade(settings, log=None):
-    """Grade every submission; return the results dict."""
-    from . import sandbox
+def make_runner(settings, payload_dir):
+    """Where the children run: sandboxed fork servers here, or the workers of a Dask cluster."""
+    if settings.dask:
+        from .distributed import DaskRunner
+        return DaskRunner(settings, payload_dir, settings.dask)
+    return Runner(settings, payload_dir)
+
+
+# Submissions in flight per sandbox slot: while the parent judges one submission, the
+# slot's fork server already runs the next.
+THREADS_PER_SLOT = 2
+
+
+def grade(settings, log=None, on_entry=None):
+    """Grade every submission; return the results dict.
+
+    on_entry(student, entry) is called, in this thread, with each student's results
+    entry as soon as it is known (the journal's too), e.g. to feed the gradebook."""
+    on_entry = on_entry or (lambda student, entry: None)
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    isolation = sandbox.detect_isolation()
-    log(f"isolation: {isolation.describe()}")
     submissions = find_submissions(settings)
     journal = Journal(settings.out)
-    students, todo = {}, []
+    students, todo, failed = {}, [], []
     for student, folder in submissions.items():
         key, sources, problems, error = load_submission(settings, folder)
         entry = journal.get(student, key)
         if entry is not None:
             students[student] = entry
+            on_entry(student, entry)
         else:
             todo.append((student, key, sources, problems, error))
     if len(todo) < len(submissions):
@@ -565,22 +592,38 @@ def grade(settings, log=None):
         write_payloads(payload_dir)
         for f in Path(payload_dir).iterdir():
             os.chmod(f, 0o644)
-        runner = Runner(settings, payload_dir)
+        runner = make_runner(settings, payload_dir)
+        isolation = runner.describe()
+        log(f"isolation: {isolation}")
         bar = _progress(len(todo), settings.progress)
         try:
-            with concurrent.futures.ThreadPoolExecutor(settings.jobs) as pool:
+            threads = THREADS_PER_SLOT * runner.parallelism()
+            with concurrent.futures.ThreadPoolExecutor(threads) as pool:
                 futures = {pool.submit(grade_one, runner, *job[2:]): job[:2] for job in todo}
                 for future in concurrent.futures.as_completed(futures):
                     student, key = futures[future]
-                    entry = future.result()
-                    journal.put(student, key, entry)
-                    students[student] = entry
+                    try:
+                        entry = future.result()
+                    except Exception:  # noqa: BLE001 -- a fault of the grader, not of the student
+                        import traceback
+                        log(f"{student}: the grader failed on this submission; it is not saved, "
+                            f"so running the same command again retries it:\n{traceback.format_exc()}")
+                        failed.append(student)
+                        students[student] = error_entry(GRADER_FAULT)
+                    else:
+                        journal.put(student, key, entry)
+                        on_entry(student, entry)
+                        students[student] = entry
                     bar.update(1)
         finally:
             runner.close()
             bar.close()
-    return {"assignment": settings.assignment, "isolation": isolation.describe(),
-            "students": {s: students[s] for s in sorted(students)}}
+    return {"assignment": settings.assignment, "isolation": isolation,
+            "students": {s: students[s] for s in sorted(students)}, "not_graded": sorted(failed)}
+
+
+GRADER_FAULT = ("not graded: the grader itself failed on this submission (see its log); "
+                "the instructor runs the same command again to retry it")
 
 
 def _progress(total, enabled):
@@ -609,19 +652,37 @@ def print_table(results, file=sys.stdout):
 def main(argv):
     settings = parse_args(argv)
     started = time.time()
+    writer = None
+    if settings.gradebook:
+        # the one writer of the gradebook: checked before any grading, filled as students finish
+        from . import gradebook
+        try:
+            writer = gradebook.BackgroundWriter(settings.course, settings.db_url, settings.assignment)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     try:
-        results = grade(settings)
-    except SystemExit:
-        raise
-    except Exception as error:  # the grader itself could not run
+        results = grade(settings, on_entry=writer.put if writer else None)
+    except BaseException as error:
+        if writer is not None:  # what was graded is saved in any case
+            writer.stop()
+            writer.thread.join()
+        if not isinstance(error, Exception):
+            raise
         print(f"error: the grader could not run: {type(error).__name__}: {error}", file=sys.stderr)
         return 2
+    if writer is not None:
+        writer.stop()  # it saves the last students while the report is written
     from . import report
     report.write_outputs(results, settings.out)
-    if settings.gradebook:
-        from . import gradebook
-        gradebook.write_gradebook(results, settings.course, settings.db_url)
+    if writer is not None:
+        writer.finish()
     print_table(results)
+    if results["not_graded"]:
+        print(f"error: {len(results['not_graded'])} submission(s) were not graded because the grader "
+              f"failed on them ({', '.join(results['not_graded'][:5])}...): run the same command "
+              "again to retry them (the others are kept)", file=sys.stderr)
+        return 3
     n = len(results["students"])
     print(f"\nGraded {n} submission(s) in {time.time() - started:.1f} s. "
           f"Results: {settings.out / 'results.json'}, {settings.out / 'grades.csv'}, "

@@ -6,7 +6,10 @@ a local grader.Runner grades the same sources.  Observations, verdicts and
 whole batches must be identical.
 """
 import concurrent.futures
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -154,16 +157,25 @@ def test_a_function_that_kills_its_process_is_charged_alone_on_the_cluster(dask_
     assert [f for f, r in results.items() if not r.passed] == ["rnn_forward"]
 
 
-def test_whole_batch_through_the_cluster_equals_a_local_batch(batch, cluster, monkeypatch):
-    """Does grader.grade(), with DaskRunner in place of Runner, produce the same results.json
-    entries as a local batch of the same submissions?"""
-    local = grader.grade(make_settings(batch["submitted"], batch["base"] / "out-local"), log=lambda m: None)
-    monkeypatch.setattr(grader, "Runner",
-                        lambda settings, payload_dir: DaskRunner(settings, payload_dir,
-                                                                 cluster.scheduler_address))
-    remote = grader.grade(make_settings(batch["submitted"], batch["base"] / "out-dask"), log=lambda m: None)
+def test_grade_command_with_dask_gives_the_local_results(batch, cluster):
+    """Does `python -m autograder grade --dask ADDRESS` (the real command) write the same
+    results.json entries as the same command without --dask, and say where it ran?"""
+    outputs = {}
+    for name, extra in (("local", []), ("dask", ["--dask", cluster.scheduler_address])):
+        out = batch["base"] / f"out-cli-{name}"
+        proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(batch["submitted"]),
+                               "--out", str(out), "--jobs", "2", "--no-gradebook", "--no-progress",
+                               *extra], cwd=assignment.ROOT, capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        outputs[name] = (json.loads((out / "results.json").read_text()), proc.stderr)
+    (local, _), (remote, log) = outputs["local"], outputs["dask"]
     assert remote["students"] == local["students"]
     assert set(remote["students"]) == set(STUDENTS)
+    assert {s for s, e in remote["students"].items() if e["total"] < e["max"]} == \
+        {s for s, failing in EXPECTED_FAILURES.items() if failing}
+    assert f"dask cluster {cluster.scheduler_address}: 2 worker(s)" in log
+    assert remote["isolation"].startswith("dask cluster")
 
 
 def test_worker_with_other_cases_refuses_to_grade(batch, dask_runner):

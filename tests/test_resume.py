@@ -159,3 +159,39 @@ def test_rerun_is_idempotent_and_regrades_only_what_changed(resumed):
     assert {s for s in STUDENTS if new["students"][s] != old[s]} == {CHANGED}
     assert new["students"][CHANGED]["functions"]["lstm_backward"]["passed"] is False
     assert old[CHANGED]["functions"]["lstm_backward"]["passed"] is True
+
+
+def test_a_grader_fault_costs_no_grade_and_is_retried(tmp_path, monkeypatch):
+    """When the grader itself fails on one submission (a bug of ours, not the student's), are
+    the others graded and journaled, is that one reported as not graded and kept out of the
+    journal, and does the next run grade it?"""
+    from autograder import grader
+    submitted = tmp_path / "submitted"
+    write_all(submitted)
+    argv = [str(submitted), "--out", str(tmp_path / "out"), "--jobs", "2", "--no-gradebook",
+            "--no-progress"]
+    real = grader.judge_submission
+    victim = STUDENTS["s03"]
+
+    def faulty(sources, problems, observations):
+        if sources == faulty.target:
+            raise RuntimeError("a bug in the judge")
+        return real(sources, problems, observations)
+    faulty.target = grader.read_submission(submitted / "s03" / NAME / f"{NAME}.ipynb")[0]
+    assert victim == STUDENTS["s09"]  # the same plan: both students meet the fault
+    monkeypatch.setattr(grader, "judge_submission", faulty)
+    logged = []
+    first = grader.grade(grader.parse_args(argv), log=logged.append)
+    assert first["not_graded"] == ["s03", "s09"]
+    assert first["students"]["s03"]["error"] == grader.GRADER_FAULT
+    assert any("s03: the grader failed" in line and "a bug in the judge" in line for line in logged)
+    assert len(list((tmp_path / "out" / ".journal").glob("*.json"))) == len(STUDENTS) - 2
+
+    monkeypatch.setattr(grader, "judge_submission", real)
+    logged.clear()
+    second = grader.grade(grader.parse_args(argv), log=logged.append)
+    assert second["not_graded"] == []
+    assert f"{len(STUDENTS) - 2} unchanged submission(s) kept from the journal" in logged
+    assert second["students"]["s03"]["error"] is None
+    assert second["students"]["s03"] == second["students"]["s09"]
+    assert second["students"]["s03"]["total"] > 0
