@@ -132,6 +132,9 @@ class GradebookWriter:
         # notebook and grade cells would be read again for each student.  Nothing else
         # writes them while this runs, so they stay loaded.
         self.gb.db().expire_on_commit = False
+        self.written = 0
+
+    FORGET_EVERY = 200  # students
 
     def _check(self) -> dict[str, float]:
         """{function: max score of its grade cell}; ValueError if the gradebook lacks one."""
@@ -186,6 +189,13 @@ class GradebookWriter:
             grade.needs_manual_grade = grade.manual_score is not None
         # nbgrader commits as it adds each student and finds or adds each submission, which
         # also saves the scores set just before; the last student's are saved by close()
+        self.written += 1
+        if self.written % self.FORGET_EVERY == 0:
+            # What the session loaded (every submission and grade so far, also through the
+            # assignment's and grade cells' collections) would grow with the class: save it
+            # and let it go.  The assignment is read again once for the next students.
+            self.gb.db.commit()
+            self.gb.db.expunge_all()
 
     def close(self, commit: bool = True) -> None:
         if self.gb is None:

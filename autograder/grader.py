@@ -12,7 +12,8 @@ For every submission, in an explicit order of small steps:
                      failures (autograder.verdict); it never runs student code
 
 Then, for the batch: results.json, grades.csv, feedback pages and the class
-report (autograder.report), and the nbgrader gradebook (autograder.gradebook).
+report (autograder.report).  The nbgrader gradebook (autograder.gradebook) has
+one writer, a thread that stores each student as soon as they are graded.
 A journal in OUT_DIR/.journal keeps each finished submission, so a killed
 batch resumes where it stopped and unchanged submissions are not regraded.
 """
@@ -490,6 +491,43 @@ def _error_obs(text, run):
 # ---------------------------------------------------------------------------
 
 
+_JUDGED = {}  # (function, digest of its observations) -> FunctionResult
+JUDGED_MAX = 4096
+
+
+def _judge(function, obs):
+    """verdict.judge(function, obs), remembered by the exact observations: students who
+    hand in the same solution (or make the same mistake) return bit-identical results,
+    and their verdict is worked out once."""
+    key = (function, _digest(obs))
+    found = _JUDGED.get(key)
+    if found is None:
+        found = verdict.judge(function, obs)
+        if len(_JUDGED) >= JUDGED_MAX:
+            _JUDGED.clear()
+        _JUDGED[key] = found
+    return found
+
+
+def _digest(obs):
+    """A digest of observations (text, and arrays with their dtype and shape).  Every part
+    is length-prefixed, so two different observations (the child's, so untrusted) never
+    make the same byte stream."""
+    h = hashlib.blake2b(digest_size=20)
+
+    def part(tag, data):
+        h.update(tag + len(data).to_bytes(8, "little") + data)
+    for key in sorted(obs):
+        value = obs[key]
+        part(b"k", key.encode(errors="surrogatepass"))
+        if isinstance(value, np.ndarray):
+            part(b"t", f"{value.dtype.str}{value.shape}".encode())
+            part(b"a", np.ascontiguousarray(value).tobytes())
+        else:
+            part(b"s", str(value).encode(errors="surrogatepass"))
+    return h.digest()
+
+
 def judge_submission(sources, problems, observations):
     """The results.json entry of one student."""
     functions = {}
@@ -499,7 +537,7 @@ def judge_submission(sources, problems, observations):
             functions[name] = verdict.FunctionResult(name, 0.0, pts[name], False, ["CELL_MISSING"],
                                                      problems[name]).as_dict()
         else:
-            functions[name] = verdict.judge(name, observations[name]).as_dict()
+            functions[name] = _judge(name, observations[name]).as_dict()
     return {"total": float(sum(f["score"] for f in functions.values())),
             "max": float(sum(pts.values())), "error": None, "functions": functions}
 
@@ -565,6 +603,7 @@ def make_runner(settings, payload_dir):
 # Submissions in flight per sandbox slot: while the parent judges one submission, the
 # slot's fork server already runs the next.
 THREADS_PER_SLOT = 2
+IN_FLIGHT_PER_THREAD = 2  # submissions read ahead, per thread
 
 
 def grade(settings, log=None, on_entry=None):
@@ -576,17 +615,23 @@ def grade(settings, log=None, on_entry=None):
     log = log or (lambda msg: print(msg, file=sys.stderr))
     submissions = find_submissions(settings)
     journal = Journal(settings.out)
-    students, todo, failed = {}, [], []
-    for student, folder in submissions.items():
-        key, sources, problems, error = load_submission(settings, folder)
-        entry = journal.get(student, key)
-        if entry is not None:
-            students[student] = entry
-            on_entry(student, entry)
+    students, failed, kept = {}, [], [0]
+
+    def finished(future, student, key):
+        try:
+            entry = future.result()
+        except Exception:  # noqa: BLE001 -- a fault of the grader, not of the student
+            import traceback
+            log(f"{student}: the grader failed on this submission; it is not saved, "
+                f"so running the same command again retries it:\n{traceback.format_exc()}")
+            failed.append(student)
+            students[student] = error_entry(GRADER_FAULT)
         else:
-            todo.append((student, key, sources, problems, error))
-    if len(todo) < len(submissions):
-        log(f"{len(submissions) - len(todo)} unchanged submission(s) kept from the journal")
+            journal.put(student, key, entry)
+            on_entry(student, entry)
+            students[student] = entry
+        bar.update(1)
+
     with tempfile.TemporaryDirectory(prefix="grade-cases-") as payload_dir:
         os.chmod(payload_dir, 0o755)
         write_payloads(payload_dir)
@@ -595,29 +640,35 @@ def grade(settings, log=None, on_entry=None):
         runner = make_runner(settings, payload_dir)
         isolation = runner.describe()
         log(f"isolation: {isolation}")
-        bar = _progress(len(todo), settings.progress)
+        bar = _progress(len(submissions), settings.progress)
         try:
             threads = THREADS_PER_SLOT * runner.parallelism()
             with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-                futures = {pool.submit(grade_one, runner, *job[2:]): job[:2] for job in todo}
-                for future in concurrent.futures.as_completed(futures):
-                    student, key = futures[future]
-                    try:
-                        entry = future.result()
-                    except Exception:  # noqa: BLE001 -- a fault of the grader, not of the student
-                        import traceback
-                        log(f"{student}: the grader failed on this submission; it is not saved, "
-                            f"so running the same command again retries it:\n{traceback.format_exc()}")
-                        failed.append(student)
-                        students[student] = error_entry(GRADER_FAULT)
-                    else:
-                        journal.put(student, key, entry)
-                        on_entry(student, entry)
+                # Submissions are read as the batch goes, a few ahead of the children, so
+                # that memory does not grow with the class (only the small entries are kept).
+                pending = {}
+                for student, folder in submissions.items():
+                    key, sources, problems, error = load_submission(settings, folder)
+                    entry = journal.get(student, key)
+                    if entry is not None:
                         students[student] = entry
-                    bar.update(1)
+                        on_entry(student, entry)
+                        kept[0] += 1
+                        bar.update(1)
+                        continue
+                    while len(pending) >= IN_FLIGHT_PER_THREAD * threads:
+                        done, _ = concurrent.futures.wait(
+                            pending, return_when=concurrent.futures.FIRST_COMPLETED)
+                        for future in done:
+                            finished(future, *pending.pop(future))
+                    pending[pool.submit(grade_one, runner, sources, problems, error)] = (student, key)
+                for future in concurrent.futures.as_completed(list(pending)):
+                    finished(future, *pending.pop(future))
         finally:
             runner.close()
             bar.close()
+    if kept[0]:
+        log(f"{kept[0]} unchanged submission(s) kept from the journal")
     return {"assignment": settings.assignment, "isolation": isolation,
             "students": {s: students[s] for s in sorted(students)}, "not_graded": sorted(failed)}
 

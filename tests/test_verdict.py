@@ -123,3 +123,28 @@ def test_global_random_state_dependence_is_flagged():
         "    a_next = a_next + 1e-3 * np.random.randn(*a_next.shape)\n    cache = (a_next, a_prev, xt, parameters)")
     _, result = grade_in_process("rnn_cell_forward", with_cell("rnn_cell_forward", source))
     assert not result.passed and "RANDOM_STATE" in result.diagnosis
+
+
+def test_remembered_verdicts_are_the_verdicts_of_those_observations():
+    """Does the batch grader's remembered verdict (one per exact set of observations) equal
+    verdict.judge for the reference and for a wrong result, and can no two different
+    observations, text that embeds the next key included, share a digest?"""
+    import numpy as np
+
+    from autograder import grader
+    from autograder import verdict as v
+    function = "rnn_cell_forward"
+    right, _ = grade_in_process(function, assignment.reference_sources())
+    wrong = {k: (x * 2 if isinstance(x, np.ndarray) and x.dtype.kind == "f" else x)
+             for k, x in right.items()}
+    grader._JUDGED.clear()
+    for obs in (right, wrong, right, wrong):
+        assert grader._judge(function, obs).as_dict() == v.judge(function, obs).as_dict()
+    assert grader._judge(function, right).passed and not grader._judge(function, wrong).passed
+    assert len(grader._JUDGED) == 2
+    a = {"c0/oracle/error#": "x", "c1/oracle/error#": "y"}
+    b = {"c0/oracle/error#": "x" + "\0" * 9 + "c1/oracle/error#" + "y"}
+    c = {"c0/oracle/out#": np.zeros(2), "c1": np.zeros(1)}
+    d = {"c0/oracle/out#": np.zeros(3)}
+    digests = {grader._digest(o) for o in (a, b, c, d, right, wrong)}
+    assert len(digests) == 6
