@@ -79,8 +79,7 @@ def make_oracle(function, dependency, param_names, calls):
              aliases lists the (path in result, argument index) at which the
              reference returns the argument object itself (as a cache does)
     """
-    table = _cached(calls, lambda: [(structure.flatten(tuple(args), "in"), result, alias)
-                                    for args, result, alias in calls])
+    table = _oracle_table(calls)
     position = [0]
 
     def oracle(*args, **kwargs):
@@ -139,7 +138,13 @@ def warm(cases):
     """Flatten, once, the inputs and oracle calls of cases ([(args, calls, param_names)])."""
     for args, calls, _ in cases:
         _inputs(args)
-        make_oracle("", "", (), calls)
+        _oracle_table(calls)
+
+
+def _oracle_table(calls):
+    """[(flattened arguments, result, aliases)] of the recorded calls, for make_oracle."""
+    return _cached(calls, lambda: [(structure.flatten(tuple(args), "in"), result, alias)
+                                   for args, result, alias in calls])
 
 
 def _inputs(args):

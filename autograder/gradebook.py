@@ -274,8 +274,7 @@ class BackgroundWriter:
                 item = self.queue.get()
                 if item is self._DONE:
                     break
-                if self.error is None:
-                    writer.write(*item)
+                writer.write(*item)
         except BaseException as error:  # noqa: BLE001 -- handed to finish()
             self.error = error
         finally:

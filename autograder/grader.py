@@ -615,7 +615,7 @@ def grade(settings, log=None, on_entry=None):
     log = log or (lambda msg: print(msg, file=sys.stderr))
     submissions = find_submissions(settings)
     journal = Journal(settings.out)
-    students, failed, kept = {}, [], [0]
+    students, failed, kept = {}, [], 0
 
     def finished(future, student, key):
         try:
@@ -653,7 +653,7 @@ def grade(settings, log=None, on_entry=None):
                     if entry is not None:
                         students[student] = entry
                         on_entry(student, entry)
-                        kept[0] += 1
+                        kept += 1
                         bar.update(1)
                         continue
                     while len(pending) >= IN_FLIGHT_PER_THREAD * threads:
@@ -667,8 +667,8 @@ def grade(settings, log=None, on_entry=None):
         finally:
             runner.close()
             bar.close()
-    if kept[0]:
-        log(f"{kept[0]} unchanged submission(s) kept from the journal")
+    if kept:
+        log(f"{kept} unchanged submission(s) kept from the journal")
     return {"assignment": settings.assignment, "isolation": isolation,
             "students": {s: students[s] for s in sorted(students)}, "not_graded": sorted(failed)}
 
