@@ -1,5 +1,18 @@
-"""nbgrader settings for the course.  Every setting is declared here once."""
+"""nbgrader settings for the course.  Every setting is declared here once.
+
+No assignment is pinned here: nbgrader's commands take it as their argument,
+as nbgrader's documentation shows them:
+
+    nbgrader generate_assignment rnn_step_by_step
+    nbgrader autograde rnn_step_by_step --create
+    nbgrader generate_feedback rnn_step_by_step
+    nbgrader export
+
+The batch grader (`python -m autograder grade`) grades the kit's one assignment,
+autograder.assignment.ASSIGNMENT, unless it is given --assignment.
+"""
 import os
+import sys
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
@@ -7,8 +20,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 c.CourseDirectory.course_id = "rnn-step-by-step"
 c.CourseDirectory.root = HERE
-# The assignment this kit ships; the batch grader reads it from here too.
-c.CourseDirectory.assignment_id = "rnn_step_by_step"
 # SQLite by default.  Point at PostgreSQL with e.g.
 #   export NBGRADER_DB_URL=postgresql://user:password@host/gradebook
 c.CourseDirectory.db_url = (os.environ.get("NBGRADER_DB_URL")
@@ -26,9 +37,27 @@ c.LockCells.lock_readonly_cells = True
 
 # nbgrader autograde runs student code unisolated, as you.  Run it at least in
 # a kernel with memory, CPU-time and process limits (install it once with
-# `python -m autograder kernel install`); `python -m autograder grade` is the
-# sandboxed grader.
-c.Execute.kernel_name = "rnn-step-by-step-limited"
+# `python -m autograder kernel install`; `python -m autograder demo` and the
+# tests install it too); `python -m autograder grade` is the sandboxed grader.
+LIMITED_KERNEL = "rnn-step-by-step-limited"
+
+
+def kernel_installed(name):
+    """Is a kernelspec called `name` in one of Jupyter's kernel folders?"""
+    from jupyter_core.paths import jupyter_path
+    return any(os.path.isfile(os.path.join(folder, name, "kernel.json"))
+               for folder in jupyter_path("kernels"))
+
+
+if kernel_installed(LIMITED_KERNEL):
+    c.Execute.kernel_name = LIMITED_KERNEL
+elif "autograder.grader" not in sys.modules:  # the batch grader reads only db_url here
+    # Without the kernel nbgrader would stop at the first notebook with "No such
+    # kernel".  Say so once and run the notebook's own kernel, without the limits.
+    print(f"nbgrader_config.py: kernel {LIMITED_KERNEL!r} is not installed, so notebooks run "
+          "in their own kernel WITHOUT memory, CPU-time or process limits.  Install it with: "
+          f"{os.path.basename(sys.executable)} -m autograder kernel install", file=sys.stderr)
+
 # Any stderr output in a grade cell scores 0.  Python warnings (a numpy
 # RuntimeWarning, say) must not cost an honest student marks.
 c.IgnorePattern.enabled = True

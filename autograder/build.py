@@ -93,6 +93,8 @@ class DrawFigures:
     """Draw the diagrams and the vanishing-gradient plot into source/<assignment>/images/."""
 
     def __call__(self, build):
+        if str(ROOT) not in sys.path:  # notebooks/ is a folder of the kit, not an installed package
+            sys.path.insert(0, str(ROOT))
         from notebooks import figures
         images = build.source_dir / "images"
         if images.exists():
@@ -163,7 +165,7 @@ class GenerateRelease:
         from . import nbgrader_cli
         extra = {} if build.root == ROOT else {"NBGRADER_DB_URL": ""}
         env = None if build.root == ROOT else extra
-        nbgrader_cli.run(["generate_assignment", "--force", "--log-level=WARN"], build.root, env=env)
+        nbgrader_cli.run(["generate_assignment", NAME, "--force", "--log-level=WARN"], build.root, env=env)
 
 
 STEPS = (ReadTeacher(), FillExpectedOutputs(), DrawFigures(), EmbedFigures(), StableCellIds(),

@@ -46,7 +46,7 @@ def main(argv):
     samples.write_submissions(submitted, ROOT / "release" / NAME / f"{NAME}.ipynb")
     say(f"   {len(samples.SAMPLES)} students: {', '.join(samples.SAMPLES)}")
     say("== 3. nbgrader autograde (unisolated, student code runs as you)")
-    nbgrader_cli.run(["autograde", "--create", "--force", "--log-level=WARN"], ROOT)
+    nbgrader_cli.run(["autograde", NAME, "--create", "--force", "--log-level=WARN"], ROOT)
     theirs = nbgrader_scores(ROOT)
     say("== 4. python -m autograder grade submitted --out grading-output (sandboxed)")
     out = ROOT / "grading-output"

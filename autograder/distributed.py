@@ -24,7 +24,7 @@ cases.  Parallel children must use different sandbox slots (one uid each);
 several worker processes on one machine share the slot numbers through lock
 files, so two of them never use the same slot at once.
 
-What every worker machine needs: the kit installed from requirements.txt
+What every worker machine needs: the kit installed with pip install -e '.[dask]'
 (the same version as the grader's machine), bubblewrap, and the worker
 running as root so the sandbox can drop to its unprivileged users (see
 benchmarks/README.md).  Anyone who can reach the scheduler can run code on
@@ -135,7 +135,7 @@ def _runner(settings, digest):
             raise KitMismatch(
                 "this worker computes other grading cases than the grader that sent the task "
                 f"(digest {mine[:12]} here, {digest[:12]} there): install the same version of the "
-                "kit on every worker (pip install -r requirements.txt) and restart the workers")
+                "kit on every worker (pip install -e '.[dask]') and restart the workers")
         key = (settings.timeout, settings.memory_mb, str(settings.course), str(settings.submitted),
                str(settings.out))
         runner = _state["runners"].get(key)

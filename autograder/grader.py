@@ -70,7 +70,8 @@ def parse_args(argv):
     p.add_argument("--course", type=Path, default=None,
                    help="course directory with nbgrader_config.py (default: this kit's root)")
     p.add_argument("--assignment", default=None,
-                   help="assignment id (default: CourseDirectory.assignment_id from nbgrader_config.py)")
+                   help=f"assignment id, the folder name inside each student's folder "
+                        f"(default: {assignment.ASSIGNMENT}, the assignment of the kit's teacher notebook)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    help="submissions graded in parallel (default: number of cores)")
     p.add_argument("--timeout", type=float, default=5.0,
@@ -89,21 +90,25 @@ def parse_args(argv):
     config = course_config(course)
     return Settings(
         submitted=a.submitted, out=a.out, course=course,
-        assignment=a.assignment or config.get("assignment_id") or assignment.ASSIGNMENT,
+        assignment=a.assignment or assignment.ASSIGNMENT,
         jobs=max(1, a.jobs), timeout=a.timeout, memory_mb=a.memory_mb,
         db_url=a.db_url or config.get("db_url"), gradebook=not a.no_gradebook,
         progress=not a.no_progress, dask=a.dask)
 
 
 def course_config(course):
-    """CourseDirectory settings from the course's nbgrader_config.py."""
+    """CourseDirectory settings from the course's nbgrader_config.py (db_url, root).
+
+    The assignment is not among them: nbgrader's commands take it as their
+    argument, and the batch grader grades the kit's own (assignment.ASSIGNMENT).
+    """
     path = Path(course) / "nbgrader_config.py"
     if not path.exists():
         raise SystemExit(f"error: {path} not found: pass --course with the course directory")
     from traitlets.config.loader import PyFileConfigLoader
     config = PyFileConfigLoader(path.name, str(path.parent)).load_config()
     section = config.get("CourseDirectory", {})
-    return {k: section[k] for k in ("assignment_id", "db_url", "root") if k in section}
+    return {k: section[k] for k in ("db_url", "root") if k in section}
 
 
 # ---------------------------------------------------------------------------

@@ -87,7 +87,7 @@ def nbgrader_cli(course, *args, log_dir, name):
 def template_course(work):
     """A scratch course in which `nbgrader generate_assignment` has run (copied for each run)."""
     course = make_course(work / "template")
-    nbgrader_cli(course, "generate_assignment", "--force", log_dir=work / "logs", name="generate")
+    nbgrader_cli(course, "generate_assignment", NAME, "--force", log_dir=work / "logs", name="generate")
     return course
 
 
@@ -121,7 +121,7 @@ def run_nbgrader(course, log_dir, name, empty=False):
     """Run autograde on the whole class.  It exits 1 when it could not grade some
     submission (a broken file) and on an empty class ("No notebooks were
     matched", which is how its startup is timed); anything else is a failure."""
-    result = measure.run([sys.executable, "-m", "nbgrader", "autograde", "--create", "--force",
+    result = measure.run([sys.executable, "-m", "nbgrader", "autograde", NAME, "--create", "--force",
                           "--log-level=WARN"], course, measure.environment(ENV), log_dir, name)
     known = "No notebooks were matched" if empty else "There was an error processing assignment"
     if result.returncode != 0 and not (result.returncode == 1 and known in result.stderr):

@@ -67,9 +67,9 @@ def nbgrader(course, *args, check=True):
 def graded_course(tmp_path_factory):
     """A scratch course in which nbgrader has autograded every sample submission."""
     course = make_course(tmp_path_factory.mktemp("course"))
-    nbgrader(course, "generate_assignment", "--force")
+    nbgrader(course, "generate_assignment", NAME, "--force")
     samples.write_submissions(course / "submitted", course / "release" / NAME / f"{NAME}.ipynb")
-    nbgrader(course, "autograde", "--create", "--force")
+    nbgrader(course, "autograde", NAME, "--create", "--force")
     return course
 
 

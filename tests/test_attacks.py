@@ -678,7 +678,7 @@ GRADEBOOK_ATTACKERS = ("write_outside", "kill_everything", "symlink_result", "re
 def gradebook_batch(tmp_path_factory):
     scratch = tmp_path_factory.mktemp("attacks-gradebook")
     course = make_course(scratch / "course")
-    nbgrader(course, "generate_assignment", "--force")
+    nbgrader(course, "generate_assignment", NAME, "--force")
     submitted = course / "submitted"
     for student in ("alice", "carol", "frank"):
         write_student(submitted, student, samples.SAMPLES[student])

@@ -55,14 +55,14 @@ def class_plans():
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     course = make_course(tmp_path_factory.mktemp("class"))
-    nbgrader(course, "generate_assignment", "--force")
+    nbgrader(course, "generate_assignment", NAME, "--force")
     release = nbformat.read(str(course / "release" / NAME / f"{NAME}.ipynb"), as_version=4)
     plans = class_plans()
     for student, (plan, _) in plans.items():
         folder = course / "submitted" / student / NAME
         folder.mkdir(parents=True)
         nbformat.write(samples.make_notebook(release, plan), str(folder / f"{NAME}.ipynb"))
-    nbgrader(course, "autograde", "--create", "--force")
+    nbgrader(course, "autograde", NAME, "--create", "--force")
     from conftest import gradebook_scores_for
     theirs = gradebook_scores_for(course, plans)
     out = course / "grading-output"

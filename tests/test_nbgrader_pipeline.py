@@ -13,7 +13,7 @@ from conftest import NAME, gradebook_scores, make_course, nbgrader
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     course = make_course(tmp_path_factory.mktemp("course"))
-    nbgrader(course, "generate_assignment", "--force")
+    nbgrader(course, "generate_assignment", NAME, "--force")
     return course
 
 
