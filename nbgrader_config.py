@@ -25,6 +25,12 @@ c.CourseDirectory.root = HERE
 c.CourseDirectory.db_url = (os.environ.get("NBGRADER_DB_URL")
                             or "sqlite:///" + os.path.join(HERE, "gradebook.db"))
 
+# release/ is committed (and drift-checked against a fresh build), so without
+# this `nbgrader generate_assignment rnn_step_by_step` would say "Skipping existing
+# assignment" and never enter the assignment in the gradebook, and autograde would
+# then stop with "No assignment with ID ... exists in the database".
+c.GenerateAssignment.force = True
+
 # What a student finds between START CODE HERE and END CODE HERE.
 c.ClearSolutions.code_stub = {
     "python": "# YOUR CODE HERE\n"
