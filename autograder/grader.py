@@ -41,6 +41,11 @@ FORKSERVER = Path(__file__).resolve().parent / "forkserver.py"
 CHILD_FILES = [Path(__file__).resolve().parent / name for name in
                ("__init__.py", "child.py", "engine.py", "structure.py", "compare.py")] + \
               [assignment.ROOT / "rnn_utils.py"]
+# Where they appear in a bubblewrap sandbox (see ForkServer.start): no host path is mounted
+# at its own place, so none can show in what a child reports.
+KIT_ROOT = Path(__file__).resolve().parent.parent
+SANDBOX_KIT = Path("/opt/kit")
+SANDBOX_CASES = Path("/opt/cases")
 GRADER_VERSION = "2"  # part of the journal key: bump when grading changes
 
 
@@ -58,6 +63,7 @@ class Settings:
     gradebook: bool
     progress: bool
     dask: str | None = None
+    allow_weak_isolation: bool = False
 
 
 def parse_args(argv):
@@ -84,6 +90,10 @@ def parse_args(argv):
     p.add_argument("--dask", default=None, metavar="SCHEDULER_ADDRESS",
                    help="run the sandboxed children on the workers of this Dask cluster "
                         "(tcp://HOST:8786; see benchmarks/README.md); --jobs is then ignored")
+    p.add_argument("--allow-weak-isolation", action="store_true",
+                   help="grade even where no mount namespace can be had (no bubblewrap, or a "
+                        "kernel without user namespaces): student code then sees the host's "
+                        "files, and every output says WEAKLY ISOLATED")
     a = p.parse_args(argv)
     course = (a.course or assignment.ROOT).resolve()
     config = course_config(course)
@@ -92,7 +102,7 @@ def parse_args(argv):
         assignment=a.assignment or config.get("assignment_id") or assignment.ASSIGNMENT,
         jobs=max(1, a.jobs), timeout=a.timeout, memory_mb=a.memory_mb,
         db_url=a.db_url or config.get("db_url"), gradebook=not a.no_gradebook,
-        progress=not a.no_progress, dask=a.dask)
+        progress=not a.no_progress, dask=a.dask, allow_weak_isolation=a.allow_weak_isolation)
 
 
 def course_config(course):
@@ -290,6 +300,26 @@ class Runner:
         """One line for the log: how the children are isolated."""
         return self.sandbox.detect_isolation().describe()
 
+    def isolation_detail(self):
+        """What results.json records of the isolation: the namespaces and the uid obtained."""
+        iso = self.sandbox.detect_isolation()
+        return {"mount_namespace": iso.bubblewrap, "pid_namespace": iso.pid_namespace,
+                "network_namespace": iso.network_namespace, "separate_uid": iso.user is not None,
+                "rlimits": iso.rlimits, "weak": not iso.bubblewrap}
+
+    def check_isolation(self, allow_weak):
+        """Refuse, in one line and before any grading, to run student code without a mount
+        namespace, unless allowed (--allow-weak-isolation)."""
+        iso = self.sandbox.detect_isolation()
+        if iso.bubblewrap or allow_weak:
+            return
+        why = "; ".join(n for n in iso.notes if "bwrap" in n or "bubblewrap" in n)[:300]
+        raise SystemExit(f"error: no mount namespace for student code on this machine "
+                         f"({why or 'bubblewrap does not work here'}): "
+                         f"{self.sandbox.HOW_TO_GET_BWRAP}; or pass --allow-weak-isolation to "
+                         "grade anyway (student code then sees the host's files, and every "
+                         "output says WEAKLY ISOLATED)")
+
     def observe(self, sources):
         slot = self.slots.get()
         try:
@@ -324,10 +354,21 @@ class ForkServer:
         iso = sandbox.detect_isolation()
         kill_all = ["--kill-all"] if iso.user is not None and iso.pid_namespace else []
         inside = sandbox.sandbox_path(self.workdir)
+        if iso.bubblewrap:
+            # a minimal root: the interpreter, numpy and the child's modules at neutral paths
+            exe, binds, env = sandbox.python_layout(SANDBOX_KIT / "site")
+            binds += [(f, SANDBOX_KIT / f.relative_to(KIT_ROOT)) for f in CHILD_FILES + [FORKSERVER]]
+            binds.append((self.runner.payload_dir, SANDBOX_CASES))
+            argv = [exe, "-I", "-S", str(SANDBOX_KIT / "autograder" / FORKSERVER.name), str(inside),
+                    str(SANDBOX_CASES), *kill_all]
+            expose, hide = (), ()
+        else:  # weak isolation (allowed with --allow-weak-isolation): host paths as they are
+            argv = [sys.executable, "-I", str(FORKSERVER), str(inside), str(self.runner.payload_dir),
+                    *kill_all]
+            binds, env, expose, hide = (), None, self.runner.expose, self.runner.hide
         self.proc, self.iso = sandbox.spawn_isolated(
-            [sys.executable, "-I", str(FORKSERVER), str(inside), str(self.runner.payload_dir), *kill_all],
-            self.workdir, self.runner.limits, expose=self.runner.expose, hide=self.runner.hide,
-            slot=self.slot)
+            argv, self.workdir, self.runner.limits, expose=expose, hide=hide, env=env,
+            slot=self.slot, binds=binds)
         self.uid = sandbox.sandbox_uid(self.iso)
         self.buffer = b""
         if self._readline(STARTUP_SECONDS) != "ready":
@@ -638,7 +679,16 @@ def grade(settings, log=None, on_entry=None):
         for f in Path(payload_dir).iterdir():
             os.chmod(f, 0o644)
         runner = make_runner(settings, payload_dir)
+        if hasattr(runner, "check_isolation"):
+            try:
+                runner.check_isolation(settings.allow_weak_isolation)
+            except BaseException:
+                runner.close()
+                raise
         isolation = runner.describe()
+        detail = runner.isolation_detail() if hasattr(runner, "isolation_detail") else {}
+        if detail.get("weak"):
+            isolation = "WEAKLY ISOLATED (--allow-weak-isolation): " + isolation
         log(f"isolation: {isolation}")
         bar = _progress(len(submissions), settings.progress)
         try:
@@ -669,7 +719,7 @@ def grade(settings, log=None, on_entry=None):
             bar.close()
     if kept:
         log(f"{kept} unchanged submission(s) kept from the journal")
-    return {"assignment": settings.assignment, "isolation": isolation,
+    return {"assignment": settings.assignment, "isolation": isolation, "isolation_detail": detail,
             "students": {s: students[s] for s in sorted(students)}, "not_graded": sorted(failed)}
 
 
@@ -729,6 +779,8 @@ def main(argv):
     if writer is not None:
         writer.finish()
     print_table(results)
+    if (results.get("isolation_detail") or {}).get("weak"):
+        print(f"WEAKLY ISOLATED: {results['isolation']}", file=sys.stderr)
     if results["not_graded"]:
         print(f"error: {len(results['not_graded'])} submission(s) were not graded because the grader "
               f"failed on them ({', '.join(results['not_graded'][:5])}...): run the same command "

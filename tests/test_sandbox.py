@@ -127,7 +127,7 @@ def test_isolation_level_is_reported_truthfully(iso, record_property):
     record_property("isolation_notes", "; ".join(iso.notes))
     level = iso.describe()
     if iso.bubblewrap:
-        assert shutil.which("bwrap") or shutil.which("bwrap", path="/usr/bin:/bin"), level
+        assert sb.bwrap_binary() and os.access(sb.bwrap_binary(), os.X_OK), level
         assert level.startswith("bubblewrap mount"), level
     else:
         assert "NO mount namespace" in level, level
@@ -142,8 +142,7 @@ def test_isolation_level_is_reported_truthfully(iso, record_property):
 
 def test_degrades_truthfully_without_bubblewrap(iso, monkeypatch):
     """When bwrap is not installed, does detection say so instead of claiming a mount namespace?"""
-    real_which = sb._which
-    monkeypatch.setattr(sb, "_which", lambda name: None if name == "bwrap" else real_which(name))
+    monkeypatch.setattr(sb, "bwrap_binary", lambda: None)
     sb._reset_detection_cache()
     try:
         degraded = detect_isolation()
@@ -151,7 +150,7 @@ def test_degrades_truthfully_without_bubblewrap(iso, monkeypatch):
         monkeypatch.undo()
         sb._reset_detection_cache()
     assert degraded.bubblewrap is False
-    assert any("bwrap not installed" in n for n in degraded.notes), degraded.notes
+    assert any("bwrap not found" in n for n in degraded.notes), degraded.notes
     assert "NO mount namespace" in degraded.describe()
     assert degraded.user == iso.user
     # The real detection comes back once bwrap is visible again.
@@ -524,12 +523,49 @@ def test_hidden_directory_cannot_be_read(iso, workdir, secret_dir):
     assert b"TOP-SECRET" not in r.stdout and b"rnn-step-by-step" not in r.stdout
     assert r.stdout.decode().split() == ["FileNotFoundError", "FileNotFoundError"]
 
-    # Control: without `hide`, the very same read works, so the hide is what protects it.
-    control = run_isolated(
+    # Without `hide` it stays unreadable too: the root holds only what is mounted on purpose.
+    unmounted = run_isolated(
         [sys.executable, "-I", "-c", textwrap.dedent(code)], workdir, Limits(), expose=interpreter_paths()
+    )
+    assert unmounted.returncode == 0, unmounted.stderr
+    assert unmounted.stdout.decode().split() == ["FileNotFoundError", "FileNotFoundError"]
+    # Control: exposed, the very same read works, so the mounts are what protect it.
+    control = run_isolated(
+        [sys.executable, "-I", "-c", textwrap.dedent(code)], workdir, Limits(),
+        expose=[*interpreter_paths(), secret_dir]
     )
     assert control.returncode == 0, control.stderr
     assert b"TOP-SECRET-ANSWER-KEY" in control.stdout
+
+
+def test_root_holds_only_the_system_folders_and_what_is_mounted(iso, workdir):
+    """Does the child see any host folder it was not given (home folders, /root, /work, /srv,
+    /opt, /var, /usr/local, /usr/share, the host's /tmp), or any host path in its mount table?"""
+    _require(iso.bubblewrap, "a mount namespace (bubblewrap)", iso)
+    exe, binds, env = sb.python_layout("/opt/kit/site")
+    r = run_isolated([exe, "-I", "-S", "-c", textwrap.dedent("""
+        import os, sys
+        sys.path.insert(0, "/opt/kit/site")
+        import numpy
+        print(sorted(os.listdir("/")))
+        for d in ["/home", "/root", "/work", "/srv", "/var", "/usr/local", "/usr/share", "/mnt"]:
+            print(d, os.path.exists(d))
+        print(sorted(os.listdir("/tmp")), sorted(os.listdir("/opt")))
+        print(numpy.__file__, sys.prefix, sys.path)
+        """)], workdir, Limits(), env=env, binds=binds)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    lines = out.splitlines()
+    top = eval(lines[0])  # a list literal the child printed
+    assert set(top) <= {"usr", "bin", "lib", "lib64", "sbin", "etc", "dev", "proc", "tmp", "opt"}, top
+    for line in lines[1:9]:
+        assert line.endswith(" False"), line
+    assert lines[9] == "['work'] ['kit', 'python']" or lines[9] == "['work'] ['kit']", lines[9]
+    assert lines[10].startswith("/opt/kit/site/numpy/"), lines[10]
+    for host in {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), str(workdir),
+                 str(COURSE_DIR)}:
+        if not host.startswith("/usr"):
+            assert host not in out, host
 
 
 def test_writing_outside_workdir_fails(iso, workdir, secret_dir):
@@ -745,3 +781,72 @@ def test_slot_locks_refuse_a_folder_that_is_not_private(tmp_path, monkeypatch):
     monkeypatch.setattr(sandbox, "SLOT_LOCK_DIR", shared)
     with pytest.raises(sandbox.SandboxError, match="private folder"):
         sandbox.claim_slots(1, [])
+
+
+# ---------------------------------------------------------------------------
+# the grader without a mount namespace (issue 10)
+# ---------------------------------------------------------------------------
+
+_NO_BWRAP = ("import sys; from autograder import sandbox; sandbox.bwrap_binary = lambda: None; "
+             "from autograder import grader; sys.exit(grader.main(sys.argv[1:]))")
+
+
+def _grade_without_bwrap(tmp_path, *flags):
+    submitted = tmp_path / "submitted"
+    for student in ("alice", "bob"):
+        shutil.copytree(COURSE_DIR / "submitted" / student, submitted / student)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(COURSE_DIR)}
+    proc = subprocess.run([sys.executable, "-c", _NO_BWRAP, str(submitted), "--out", str(out),
+                           "--no-gradebook", "--no-progress", *flags],
+                          capture_output=True, text=True, env=env, timeout=300)
+    return proc, out
+
+
+def test_grader_without_mount_namespace_refuses_in_one_line(tmp_path):
+    """Where no mount namespace can be had, does the grader stop before grading, with one line
+    that says what is missing and how to get it, and no traceback and no outputs?"""
+    proc, out = _grade_without_bwrap(tmp_path)
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: no mount namespace"), lines[0]
+    assert "bubblewrap" in lines[0] and "--allow-weak-isolation" in lines[0]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not (out / "results.json").exists()
+
+
+def test_weak_isolation_flag_marks_every_output(tmp_path):
+    """With --allow-weak-isolation, is every submission graded, and do results.json, the
+    terminal, every feedback page and the class report say WEAKLY ISOLATED?"""
+    proc, out = _grade_without_bwrap(tmp_path, "--allow-weak-isolation")
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["isolation_detail"]["mount_namespace"] is False
+    assert results["isolation_detail"]["weak"] is True
+    assert results["isolation"].startswith("WEAKLY ISOLATED")
+    assert {s: e["total"] for s, e in results["students"].items()} == {"alice": 80, "bob": 0}
+    assert "WEAKLY ISOLATED" in proc.stderr
+    for page in (out / "feedback").iterdir():
+        assert "WEAKLY ISOLATED" in page.read_text(), page.name
+    assert "WEAKLY ISOLATED" in (out / "report" / "index.html").read_text()
+
+
+def test_results_record_the_mount_namespace(tmp_path):
+    """Does results.json record that the children had a mount namespace, where they had one?"""
+    iso = detect_isolation()
+    _require(iso.bubblewrap, "a mount namespace (bubblewrap)", iso)
+    submitted = tmp_path / "submitted"
+    shutil.copytree(COURSE_DIR / "submitted" / "carol", submitted / "carol")
+    env = {**os.environ, "PYTHONPATH": str(COURSE_DIR)}
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(submitted), "--out",
+                           str(tmp_path / "out"), "--no-gradebook", "--no-progress"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["isolation_detail"]["mount_namespace"] is True
+    assert results["isolation_detail"]["weak"] is False
+    assert results["students"]["carol"]["total"] == 70
+    text = (tmp_path / "out" / "results.json").read_text()
+    for host in (str(COURSE_DIR), str(tmp_path)):
+        assert host not in text
