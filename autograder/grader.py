@@ -248,16 +248,20 @@ def fingerprint(sources, problems):
 
 
 def write_payloads(directory):
-    """The cases of every function as npz files shared by all children (made once per batch)."""
+    """The cases of every function as npz files shared by all children (made once per batch):
+    <function>.npz the inputs, <function>.calls.npz the oracle's recorded calls (read only by
+    the oracle process of each fork server, never by a child that runs student code)."""
     for function in assignment.FUNCTIONS:
         flat = {"params#": json.dumps(verdict.dependency_params(function))}
         payload = verdict.make_cases_payload(function)
         flat["count#"] = np.array(len(payload))
+        calls_flat = {"count#": np.array(len(payload))}
         for i, (args, calls, _) in enumerate(payload):
             flat.update(structure.flatten(tuple(args), f"c{i}.args"))
-            flat.update(structure.flatten([(a, r) for a, r, _ in calls], f"c{i}.calls"))
-            flat[f"c{i}.aliases#"] = json.dumps([alias for _, _, alias in calls])
+            calls_flat.update(structure.flatten([(a, r) for a, r, _ in calls], f"c{i}.calls"))
+            calls_flat[f"c{i}.aliases#"] = json.dumps([alias for _, _, alias in calls])
         structure.save(Path(directory) / f"{function}.npz", flat)
+        structure.save(Path(directory) / f"{function}.calls.npz", calls_flat)
 
 
 class Runner:
@@ -352,27 +356,42 @@ class ForkServer:
     def start(self):
         sandbox = self.runner.sandbox
         iso = sandbox.detect_isolation()
-        kill_all = ["--kill-all"] if iso.user is not None and iso.pid_namespace else []
         inside = sandbox.sandbox_path(self.workdir)
         if iso.bubblewrap:
-            # a minimal root: the interpreter, numpy and the child's modules at neutral paths
+            # a minimal root: the interpreter, numpy and the child's modules at neutral paths;
+            # each job gets its own namespaces, job folder and (as root) the slot's uid
             exe, binds, env = sandbox.python_layout(SANDBOX_KIT / "site")
             binds += [(f, SANDBOX_KIT / f.relative_to(KIT_ROOT)) for f in CHILD_FILES + [FORKSERVER]]
             binds.append((self.runner.payload_dir, SANDBOX_CASES))
+            slot_iso = sandbox.for_slot(iso, self.slot)
+            if os.geteuid() == 0 and slot_iso.user is not None:
+                import pwd
+                entry = pwd.getpwnam(slot_iso.user)
+                mode = ["--mode", "root", "--child-id", f"{entry.pw_uid}:{entry.pw_gid}"]
+            else:
+                mode = ["--mode", "userns"]
             argv = [exe, "-I", "-S", str(SANDBOX_KIT / "autograder" / FORKSERVER.name), str(inside),
-                    str(SANDBOX_CASES), *kill_all]
-            expose, hide = (), ()
+                    str(SANDBOX_CASES), *mode]
+            expose, hide, self.uid = (), (), None
         else:  # weak isolation (allowed with --allow-weak-isolation): host paths as they are
+            kill_all = ["--kill-all"] if iso.user is not None and iso.pid_namespace else []
             argv = [sys.executable, "-I", str(FORKSERVER), str(inside), str(self.runner.payload_dir),
-                    *kill_all]
+                    "--mode", "plain", *kill_all]
             binds, env, expose, hide = (), None, self.runner.expose, self.runner.hide
         self.proc, self.iso = sandbox.spawn_isolated(
             argv, self.workdir, self.runner.limits, expose=expose, hide=hide, env=env,
-            slot=self.slot, binds=binds)
-        self.uid = sandbox.sandbox_uid(self.iso)
+            slot=self.slot, binds=binds, server=iso.bubblewrap)
+        if not iso.bubblewrap:
+            self.uid = sandbox.sandbox_uid(self.iso)
         self.buffer = b""
-        if self._readline(STARTUP_SECONDS) != "ready":
+        first = self._readline(STARTUP_SECONDS)
+        if first != "ready":
             self.stop()
+            failed = (_parse(first) or {}).get("failed")
+            if failed:
+                raise RuntimeError(f"the sandboxed fork server cannot isolate jobs here: {failed}; "
+                                   "run the tests in tests/test_sandbox.py to see what this "
+                                   "machine allows")
             raise RuntimeError("the sandboxed fork server did not start; run the tests in "
                                "tests/test_sandbox.py to see what this machine allows")
 
@@ -415,6 +434,7 @@ class ForkServer:
         if self.uid is not None:
             os.chown(job_dir, self.uid, -1)
         results = {function: {} for function in assignment.FUNCTIONS}
+        self.deadline = time.monotonic() + budget_seconds(self.runner.settings.timeout)
         try:
             self._run_units(job, [[f, "oracle"] for f in assignment.FUNCTIONS], results)
             own = []
@@ -434,11 +454,13 @@ class ForkServer:
         timeout = self.runner.settings.timeout
         job_dir = self.workdir / job
         remaining = list(remaining)
+        restarts = 0
         while remaining:
             if self.proc is None or self.proc.poll() is not None:
                 self.stop()
                 self.start()
-            request = {"dir": job, "units": remaining, "timeout": timeout}
+            budget = max(0.0, self.deadline - time.monotonic())
+            request = {"dir": job, "units": remaining, "timeout": timeout, "budget": budget}
             try:
                 self.proc.stdin.write((json.dumps(request) + "\n").encode())
                 self.proc.stdin.flush()
@@ -447,7 +469,12 @@ class ForkServer:
                 continue
             while remaining:
                 function, run = remaining[0]
-                message = _parse(self._readline(timeout + REPLY_GRACE_SECONDS))
+                message = _parse(self._readline(unit_wait_seconds(timeout)))
+                if message is not None and "restart" in message and restarts < 3:
+                    # the server found its own limits changed: a new one runs this job again
+                    restarts += 1
+                    self.stop()
+                    break
                 remaining.pop(0)
                 if message is None or [message.get("function"), message.get("run")] != [function, run]:
                     # the server died or hung while running this unit: only it is charged
@@ -477,6 +504,20 @@ STARTUP_SECONDS = 60
 REPLY_GRACE_SECONDS = 5
 
 
+def unit_wait_seconds(timeout):
+    """How long the parent waits for the fork server's line about one unit: longer than the
+    server's kill of a batch that ran out of time (twice the limit: the function's own time
+    and as much for other cells' top-level code, see forkserver.CellClock), its clean-up,
+    and the unit's run alone again, so that an endless loop is reported as a timeout."""
+    return 2 * (2 * timeout + 1) + 2 * 2.0 + REPLY_GRACE_SECONDS
+
+
+def budget_seconds(timeout):
+    """The total time one submission may take in the sandbox, whatever it does: units not
+    started by then are reported as over budget."""
+    return 8 * timeout + 10
+
+
 def _parse(line):
     try:
         message = json.loads(line) if line else None
@@ -491,6 +532,11 @@ def _status_text(status, timeout):
     status = str(status)
     if status == "timeout":
         return f"TimeoutError: the function did not finish within {timeout:g} s (an endless loop?)"
+    if status == "budget":
+        return ("TimeoutError: not run: the submission used up its total time "
+                f"({budget_seconds(timeout):g} s) on functions that ran out of time")
+    if status == "lost":
+        return "Crash: the grading process of this submission stopped before this function"
     if status.startswith("signal "):
         number = int(status.split()[1])
         if number == signal.SIGSEGV:

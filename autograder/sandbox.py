@@ -100,6 +100,12 @@ __all__ = [
 #: Name of the dedicated unprivileged account the child runs as (when root).
 SANDBOX_USER = "autograder-sandbox"
 
+#: What a fork server that runs as root in bubblewrap keeps (all others are dropped): make
+#: namespaces and mounts, become the sandbox user in its children and drop their bounding
+#: set, kill them, and read the results they leave in their own (mode 0700) job folder.
+SERVER_CAPABILITIES = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_KILL",
+                       "CAP_DAC_READ_SEARCH")
+
 #: Where the job directory appears inside a bubblewrap sandbox.  It lives in
 #: the sandbox's private, otherwise empty and read-only ``/tmp``.
 SANDBOX_WORKDIR = PurePosixPath("/tmp/work")
@@ -308,6 +314,9 @@ def _for_slot(iso: Isolation, slot: int) -> Isolation:
     if user is None:
         raise SandboxError(f"cannot create the sandbox user of slot {slot}: {'; '.join(notes)}")
     return dataclasses.replace(iso, user=user)
+
+
+for_slot = _for_slot
 
 
 def _ensure_user(notes: list[str], name: str = SANDBOX_USER) -> str | None:
@@ -694,6 +703,7 @@ def _plan(
     iso: Isolation,
     status_fd: int | None,
     binds: Sequence[tuple[Path | str, PurePosixPath | str]] = (),
+    server: bool = False,
 ) -> _Plan:
     if not argv:
         raise ValueError("argv must not be empty")
@@ -728,12 +738,17 @@ def _plan(
             hidden.append(s)
 
     account = _account(iso.user)
-    if account is not None and os.geteuid() == 0:
+    # A server (spawn_isolated(server=True)) under bubblewrap keeps root and only the
+    # capabilities it needs to make one set of namespaces per job and drop its children to
+    # the sandbox user (autograder/forkserver.py); it owns the workdir.
+    privileged_server = server and iso.bubblewrap and os.geteuid() == 0 and account is not None
+    if account is not None and os.geteuid() == 0 and not privileged_server:
         _chown_tree(Path(wd), account.uid, account.gid)
+    if os.geteuid() == 0:
         os.chmod(wd, 0o700)
 
     limit_prefix, preexec = _rlimit_prefix(limits)
-    drop = _drop_prefix(account)
+    drop = [] if privileged_server else _drop_prefix(account)
 
     if iso.bubblewrap:
         bwrap = bwrap_binary()
@@ -749,8 +764,11 @@ def _plan(
         cmd += ["--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session"]
         if os.geteuid() != 0:
             cmd.append("--unshare-user")  # an unprivileged bwrap (no setuid bit) needs one
-        if os.geteuid() == 0 and account is None:
+        if os.geteuid() == 0 and (account is None or privileged_server):
             cmd += ["--cap-drop", "ALL"]
+        if privileged_server:
+            for cap in SERVER_CAPABILITIES:
+                cmd += ["--cap-add", cap]
         cmd += _bwrap_mount_args(wd, exposed, hidden, bound)
         cmd += ["--", *drop, *argv]
         return _Plan(cmd, _child_env(str(SANDBOX_WORKDIR), env), "/", preexec, True)
@@ -908,6 +926,7 @@ def spawn_isolated(
     isolation: Isolation | None = None,
     slot: int = 0,
     binds: Sequence[tuple[Path | str, PurePosixPath | str]] = (),
+    server: bool = False,
 ) -> tuple[subprocess.Popen, Isolation]:
     """Start ``argv`` in the sandbox as a long-lived process, with pipes on stdin and stdout.
 
@@ -915,10 +934,15 @@ def spawn_isolated(
     namespaces, unprivileged uid of ``slot``, rlimits), but no wall-clock
     limit: the caller talks to the process and must kill it (``kill_spawned``).
     stderr is discarded.  Returns the process and the isolation it runs with.
+
+    ``server=True`` (bubblewrap only): as root the process is not dropped to the
+    sandbox user but keeps root with :data:`SERVER_CAPABILITIES`, so that it can make
+    namespaces for its own children and drop them to that user itself (the fork
+    server does); the workdir then stays the grader's.
     """
     iso = isolation if isolation is not None else detect_isolation()
     iso = _for_slot(iso, slot)
-    plan = _plan(argv, workdir, limits, expose, hide, env, iso, None, binds)
+    plan = _plan(argv, workdir, limits, expose, hide, env, iso, None, binds, server)
     proc = subprocess.Popen(plan.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, env=plan.env, cwd=plan.cwd,
                             start_new_session=True, close_fds=True, preexec_fn=plan.preexec)
