@@ -207,10 +207,17 @@ def _ask(sock):
 # --------------------------------------------------------------------------
 
 
+CELL_MARKER = ".cell"  # in the job folder: the other function's cell whose top level is running
+SLOW_CELL = ("TimeoutError: the cell's top-level code (outside any function) ran longer than "
+             "the time limit")
+
+
 class CellClock:
     """engine.CELL_CLOCK of a child: the top-level code of another function's cell does not
     run on the unit's clock but on its own, at most `timeout` for all such cells of one
-    unit; when that runs out the cell fails (engine.CellTimeout)."""
+    unit; when that runs out the cell fails (engine.CellTimeout).  Its name is in
+    CELL_MARKER while it runs, so that when it cannot be interrupted and the child is
+    killed, the init knows which cell to skip in the unit's next run (see _Job.slow_cell)."""
 
     def __init__(self, timeout):
         self.left = timeout
@@ -220,6 +227,12 @@ class CellClock:
         if name == function:
             yield
             return
+        try:
+            fd = os.open(CELL_MARKER, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            os.write(fd, name.encode()[:200])
+            os.close(fd)
+        except OSError:
+            pass
         unit_left, _ = signal.getitimer(signal.ITIMER_REAL)
         start = time.monotonic()
         fired = False
@@ -234,6 +247,10 @@ class CellClock:
             self.left -= time.monotonic() - start
             if unit_left:
                 signal.setitimer(signal.ITIMER_REAL, unit_left)
+            try:
+                os.unlink(CELL_MARKER)
+            except OSError:
+                pass
         if fired:
             raise engine.CellTimeout("the cell's top-level code (outside any function) ran "
                                      "longer than the time limit")
@@ -427,9 +444,8 @@ def _count(fd, limit, count, on_progress):
 def _clean_up(pid, kill_all):
     """Kill whatever the child left running, and reap all of it, zombies included.
 
-    With kill_all (the init of a pid namespace, or a server with a uid of its own)
-    every other process is killed; otherwise the child's process group, and a process
-    that left it is given up on after CLEAN_UP_SECONDS (RLIMIT_CPU still bounds it)."""
+    With kill_all (the init of a job's pid namespace) every other process is killed;
+    otherwise the child's process group, and a process that left it is given up on after CLEAN_UP_SECONDS (RLIMIT_CPU still bounds it)."""
     deadline = time.monotonic() + CLEAN_UP_SECONDS
     while time.monotonic() < deadline:
         try:
@@ -464,7 +480,9 @@ class _Job:
         """write(text) -- reports one unit line; host_fd -- the folder the parent reads, when
         it is not the job folder itself"""
         self.ctx, self.units, self.write, self.host_fd = ctx, units, write, host_fd
-        self.kill_all = ctx["mode"] != "plain" or ctx["kill_all"]
+        # the init of a job's pid namespace kills all in it; a plain server only the child's
+        # process group (a kill of all of its uid would take the oracle too)
+        self.kill_all = ctx["mode"] != "plain"
         self.started = time.monotonic()
 
     def line(self, function, run, status):
@@ -501,6 +519,31 @@ class _Job:
         with os.fdopen(out, "wb") as fh:
             fh.write(data)
 
+    def slow_cell(self, function):
+        """After a child was killed: was it running the top level of another function's cell
+        (CELL_MARKER)?  Then that cell is not run again in this job (it fails with SLOW_CELL)
+        and True is returned: the unit was not to blame.  Student code can write the marker
+        too, which only makes one of its own cells fail."""
+        try:
+            fd = os.open(CELL_MARKER, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return False
+        try:
+            name = os.read(fd, 201).decode(errors="replace")
+        except OSError:
+            name = ""
+        finally:
+            os.close(fd)
+            try:
+                os.unlink(CELL_MARKER)
+            except OSError:
+                pass
+        sources = self.ctx["job"]["sources"]
+        if name == function or name not in sources or (name, sources[name]) in engine._SLOW_CELLS:
+            return False
+        engine._SLOW_CELLS[(name, sources[name])] = SLOW_CELL  # inherited by the next children
+        return True
+
     def over_budget(self):
         return time.monotonic() - self.started >= self.ctx["budget"]
 
@@ -526,6 +569,8 @@ class _Job:
                     _run_child(self.ctx, [units[i]])
                 status, _ = _wait(pid, unit_kill)
                 _clean_up(pid, self.kill_all)
+                if status != "ok" and self.slow_cell(function):
+                    continue  # killed in another cell's top-level code: run it again without
                 self.line(function, run, status)
                 i += 1
 
@@ -553,10 +598,13 @@ class _Job:
 
         before[0] = _census(pid) if self.kill_all else None
         try:
-            _wait(pid, unit_kill, progress=read_end, limit=len(units), on_progress=finished)
+            status, _ = _wait(pid, unit_kill, progress=read_end, limit=len(units),
+                              on_progress=finished)
         finally:
             os.close(read_end)
         _clean_up(pid, self.kill_all)
+        if status != "ok" and reported[0] < len(units):
+            self.slow_cell(units[reported[0]][0])  # so that the unit's run alone skips it
         return reported[0]
 
 
@@ -584,24 +632,34 @@ def _init_main(ctx, units, report, host_dir):
     os._exit(0)
 
 
+def _make_namespaces(ctx):
+    """In the intermediate process: new pid (for its children), mount, IPC and UTS
+    namespaces, and in userns mode a user namespace (uid USERNS_ID inside) that owns them."""
+    flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+    if ctx["mode"] != "userns":
+        _unshare(flags)
+        return
+    uid, gid = os.getuid(), os.getgid()
+    _unshare(flags | CLONE_NEWUSER)
+    # /proc/self of a process that is not dumpable belongs to root: writable for a moment
+    # (nothing that runs student code exists in this pid namespace)
+    _prctl(PR_SET_DUMPABLE, 1)
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{USERNS_ID} {uid} 1"),
+                       ("gid_map", f"{USERNS_ID} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as fh:
+            fh.write(text)
+    _prctl(PR_SET_DUMPABLE, 0)
+
+
 def _start_job(ctx, units, report, host_dir):
     """Fork the job's init in new namespaces; return its pid (a child of the server, which
-    is a subreaper)."""
+    is a subreaper, once the intermediate process has ended)."""
     r, w = os.pipe()
     pid = _fork()
     if pid == 0:  # the intermediate: makes the namespaces, forks the init, says its pid, ends
         try:
             os.close(r)
-            flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
-            if ctx["mode"] == "userns":
-                uid, gid = os.getuid(), os.getgid()
-                _unshare(flags | CLONE_NEWUSER)
-                for name, text in (("setgroups", "deny"), ("uid_map", f"{USERNS_ID} {uid} 1"),
-                                   ("gid_map", f"{USERNS_ID} {gid} 1")):
-                    with open(f"/proc/self/{name}", "w") as fh:
-                        fh.write(text)
-            else:
-                _unshare(flags)
+            _make_namespaces(ctx)
             init = os.fork()
             if init == 0:
                 os.close(w)
@@ -610,6 +668,8 @@ def _start_job(ctx, units, report, host_dir):
                 finally:
                     os._exit(1)
             os.write(w, str(init).encode())
+        except BaseException as error:  # noqa: BLE001 -- said to the server, which reports it
+            os.write(w, f"!{error}".encode()[:500])
         finally:
             os._exit(0)
     os.close(w)
@@ -621,6 +681,8 @@ def _start_job(ctx, units, report, host_dir):
         text += chunk
     os.close(r)
     os.waitpid(pid, 0)
+    if text.startswith(b"!"):
+        raise OSError(f"cannot make the job's namespaces: {text[1:].decode(errors='replace')}")
     return int(text) if text else None
 
 
@@ -629,13 +691,22 @@ def _start_job(ctx, units, report, host_dir):
 # --------------------------------------------------------------------------
 
 
+def _alive(pid):
+    """Is our child pid still running (it is reaped when it is not)?"""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return not done
+
+
 def _self_test(ctx):
     """None when a job's namespaces and mounts can be made here, else why not."""
     report_r, report_w = os.pipe()
     try:
         pid = _start_job(dict(ctx, job={"setup": "", "sources": {}}), [], report_w, ctx["workdir"])
     except OSError as error:
-        return f"cannot fork the job's init: {error}"
+        return str(error)
     finally:
         os.close(report_w)
         os.close(report_r)
@@ -682,7 +753,7 @@ def _relay(report_r, out, units, pid, deadline):
     return seen
 
 
-def serve(workdir, payload_dir, mode, child_id, kill_all):
+def serve(workdir, payload_dir, mode, child_id):
     _prctl(PR_SET_DUMPABLE, 0)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -701,7 +772,7 @@ def serve(workdir, payload_dir, mode, child_id, kill_all):
     os.dup2(devnull, 1)  # nothing but the protocol may reach the parent
     limits = _limits()
     if mode != "plain":
-        problem = _self_test({"mode": mode, "child_id": child_id, "kill_all": True, "timeout": 1.0,
+        problem = _self_test({"mode": mode, "child_id": child_id, "timeout": 1.0,
                               "budget": 1.0, "payloads": payloads, "workdir": str(workdir),
                               "payload_dir": str(payload_dir), "cwd": None, "oracle_fd": None})
         if problem:
@@ -713,8 +784,7 @@ def serve(workdir, payload_dir, mode, child_id, kill_all):
         if _limits() != limits:
             out.write(json.dumps({"restart": "the fork server's limits were changed"}) + "\n")
             os._exit(75)
-        done, _ = os.waitpid(oracle_pid, os.WNOHANG)
-        if done:  # the oracle died (it never runs student code, but a kill is a kill)
+        if not _alive(oracle_pid):  # (in plain mode student code can kill it: a new one)
             control.close()
             oracle_pid, control = _start_oracle(payload_dir)
         job_dir = Path(workdir) / request["dir"]
@@ -726,7 +796,7 @@ def serve(workdir, payload_dir, mode, child_id, kill_all):
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             socket.send_fds(control, [b"c"], [ours.fileno()])
             ours.close()
-        ctx = {"mode": mode, "child_id": child_id, "kill_all": kill_all, "timeout": timeout,
+        ctx = {"mode": mode, "child_id": child_id, "timeout": timeout,
                "budget": budget, "job": job, "payloads": payloads, "workdir": str(workdir),
                "payload_dir": str(payload_dir), "cwd": str(job_dir),
                "oracle_fd": theirs.fileno() if theirs is not None else None}
@@ -764,8 +834,8 @@ def _parse_args(argv):
         child_id = (int(uid), int(gid))
     if mode not in ("root", "userns", "plain") or (mode == "root" and child_id is None):
         raise SystemExit("usage: forkserver.py WORKDIR PAYLOAD_DIR [--mode root|userns|plain] "
-                         "[--child-id UID:GID] [--kill-all]")
-    return workdir, payload_dir, mode, child_id, "--kill-all" in rest
+                         "[--child-id UID:GID]")
+    return workdir, payload_dir, mode, child_id
 
 
 if __name__ == "__main__":

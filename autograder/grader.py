@@ -302,20 +302,38 @@ class Runner:
 
     def describe(self):
         """One line for the log: how the children are isolated."""
-        return self.sandbox.detect_isolation().describe()
+        iso = self.sandbox.detect_isolation()
+        text = iso.describe()
+        if iso.bubblewrap:
+            text += (", per submission: new pid/mount/IPC namespaces, a fresh tmpfs job folder, "
+                     "no /proc, no capabilities; oracle answers kept out of the children")
+        return text
 
     def isolation_detail(self):
         """What results.json records of the isolation: the namespaces and the uid obtained."""
         iso = self.sandbox.detect_isolation()
         return {"mount_namespace": iso.bubblewrap, "pid_namespace": iso.pid_namespace,
                 "network_namespace": iso.network_namespace, "separate_uid": iso.user is not None,
-                "rlimits": iso.rlimits, "weak": not iso.bubblewrap}
+                "rlimits": iso.rlimits, "per_submission_namespaces": iso.bubblewrap,
+                "weak": not iso.bubblewrap}
 
     def check_isolation(self, allow_weak):
         """Refuse, in one line and before any grading, to run student code without a mount
         namespace, unless allowed (--allow-weak-isolation)."""
         iso = self.sandbox.detect_isolation()
-        if iso.bubblewrap or allow_weak:
+        if iso.bubblewrap:
+            # the fork server checks at its start that it can make each job's namespaces:
+            # start one now, so that a machine where it cannot fails once, before grading
+            slot = self.slots.get()
+            try:
+                if slot not in self.servers:
+                    self.servers[slot] = ForkServer(self, slot)
+            except RuntimeError as error:
+                raise SystemExit(f"error: {error}") from None
+            finally:
+                self.slots.put(slot)
+            return
+        if allow_weak:
             return
         why = "; ".join(n for n in iso.notes if "bwrap" in n or "bubblewrap" in n)[:300]
         raise SystemExit(f"error: no mount namespace for student code on this machine "
@@ -374,9 +392,8 @@ class ForkServer:
                     str(SANDBOX_CASES), *mode]
             expose, hide, self.uid = (), (), None
         else:  # weak isolation (allowed with --allow-weak-isolation): host paths as they are
-            kill_all = ["--kill-all"] if iso.user is not None and iso.pid_namespace else []
             argv = [sys.executable, "-I", str(FORKSERVER), str(inside), str(self.runner.payload_dir),
-                    "--mode", "plain", *kill_all]
+                    "--mode", "plain"]
             binds, env, expose, hide = (), None, self.runner.expose, self.runner.hide
         self.proc, self.iso = sandbox.spawn_isolated(
             argv, self.workdir, self.runner.limits, expose=expose, hide=hide, env=env,
