@@ -445,7 +445,8 @@ def _clean_up(pid, kill_all):
     """Kill whatever the child left running, and reap all of it, zombies included.
 
     With kill_all (the init of a job's pid namespace) every other process is killed;
-    otherwise the child's process group, and a process that left it is given up on after CLEAN_UP_SECONDS (RLIMIT_CPU still bounds it)."""
+    otherwise the child's process group, and a process that left it is given up on after
+    CLEAN_UP_SECONDS (RLIMIT_CPU still bounds it)."""
     deadline = time.monotonic() + CLEAN_UP_SECONDS
     while time.monotonic() < deadline:
         try:

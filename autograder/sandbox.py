@@ -643,7 +643,9 @@ def _bwrap_mount_args(
     the secret hidden.  At equal depth an expose wins over a hide of the same path.
     """
     system, system_paths = _system_args()
-    args = [*system, "--dev", "/dev", "--proc", "/proc"]
+    # /dev and its /dev/shm read-only: an unprivileged bwrap makes /dev the child's own,
+    # writable tmpfs (the device nodes in it are mounts of their own and stay usable)
+    args = [*system, "--dev", "/dev", "--perms", "0755", "--tmpfs", "/dev/shm", "--proc", "/proc"]
     args += ["--perms", "0755", "--tmpfs", "/tmp", "--perms", "0755", "--dir", str(SANDBOX_WORKDIR)]
     mounts: list[tuple[str, str]] = [("/", "tmpfs")] + [(p, "bind") for p in system_paths] + \
         [("/tmp", "tmpfs")]  # in the order applied
@@ -686,7 +688,7 @@ def _bwrap_mount_args(
 
     for t in tmpfs:
         args.extend(["--remount-ro", t])
-    args.extend(["--remount-ro", "/"])
+    args.extend(["--remount-ro", "/dev/shm", "--remount-ro", "/dev", "--remount-ro", "/"])
     # The only writable mount, added after every read-only remount so that
     # none of them can affect it.
     args.extend(["--bind", workdir, str(SANDBOX_WORKDIR), "--chdir", str(SANDBOX_WORKDIR)])

@@ -922,7 +922,8 @@ LEAVE_BEHIND = [
     # files in the job folder, /tmp and the home folder, a chmod 0 of the job folder
     """
     import os
-    for d in (".", os.environ.get("HOME", "."), "/tmp", "/tmp/work", "/dev/shm"):
+    for d in (".", os.environ.get("HOME", "."), "/", "/tmp", "/tmp/work", "/dev", "/dev/shm",
+              "/opt", "/opt/kit"):
         try:
             with open(os.path.join(d, "LEFT-BY-A"), "w") as fh:
                 fh.write("answer")
@@ -978,8 +979,8 @@ LEAVE_BEHIND = [
 LOOK_FOR_TRACES = """
 import os, ctypes
 _libc = ctypes.CDLL(None, use_errno=True)
-_found = [p for d in (".", "/tmp", "/tmp/work", "/dev/shm") for p in (os.path.join(d, "LEFT-BY-A"),)
-          if os.path.exists(p)]
+_found = [p for d in (".", "/", "/tmp", "/tmp/work", "/dev", "/dev/shm", "/opt", "/opt/kit")
+          for p in (os.path.join(d, "LEFT-BY-A"),) if os.path.exists(p)]
 _others = [n for n in os.listdir(".") if not n.startswith(("out_", ".out_"))]  # this job's own results
 if _others:
     _found.append("job folder not empty: " + ",".join(_others[:5]))
@@ -1229,3 +1230,28 @@ def _with_into(sources, function):
     sources[function] = src[:line_end] + "    import ctypes\n    ctypes.CDLL(None).sleep(100)\n" + \
         src[line_end:]
     return sources
+
+
+FIND_WRITABLE = """
+import os
+_writable = []
+for dirpath, dirnames, filenames in os.walk("/"):
+    if dirpath.startswith(("/proc", "/sys", "/opt/python/lib", "/usr/lib")):
+        dirnames[:] = []
+    try:
+        fd = os.open(os.path.join(dirpath, ".w"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        continue
+    os.close(fd)
+    os.unlink(os.path.join(dirpath, ".w"))
+    _writable.append(dirpath)
+raise ValueError(f"WRITABLE {sorted(_writable)!r} CWD {os.getcwd()!r}")
+"""
+
+
+def test_the_only_writable_place_is_the_job_folder(slot_runner):
+    """Is the job folder the only folder student code can create a file in (so nothing it
+    writes can outlive its job)?"""
+    result = _grade(slot_runner, _with("rnn_cell_forward", FIND_WRITABLE, where="body"))
+    message = result["rnn_cell_forward"]["message"]
+    assert "WRITABLE ['/tmp/work'] CWD '/tmp/work'" in message, message
