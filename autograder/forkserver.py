@@ -150,7 +150,7 @@ def _oracle_main(control, payload_dir):
     tables = {}
     for path in Path(payload_dir).glob("*.calls.npz"):
         function = path.name[:-len(".calls.npz")]
-        tables[function] = [engine._oracle_table(calls) for calls in child.load_calls(path)]
+        tables[function] = [engine.oracle_case(calls) for calls in child.load_calls(path)]
     try:  # it needs no privilege at all
         header = _CapHeader(0x20080522, 0)
         _libc.capset(ctypes.byref(header), (_CapData * 2)())

@@ -486,7 +486,10 @@ class ForkServer:
                 continue
             while remaining:
                 function, run = remaining[0]
-                message = _parse(self._readline(unit_wait_seconds(timeout)))
+                # the server stops starting units when the budget is spent, so a line comes
+                # by then, plus the longest one unit can take
+                left = max(0.0, self.deadline - time.monotonic())
+                message = _parse(self._readline(left + unit_wait_seconds(timeout)))
                 if message is not None and "restart" in message and restarts < 3:
                     # the server found its own limits changed: a new one runs this job again
                     restarts += 1

