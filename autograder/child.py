@@ -1,10 +1,11 @@
 """What the sandboxed children of the batch grader load: case payloads and the timer.
 
 The fork server (autograder/forkserver.py) imports this before any student
-code runs.  A child never sees the reference or the expected results: the
-payload of a function holds only its case inputs and, for a loop function,
-the answers of the oracle (autograder.engine.make_oracle).  Payloads are npz
-files read without pickle.
+code runs.  A child never sees the reference, the expected results or the
+oracle's answers: the payload of a function holds only its case inputs, and
+the answers of the oracle (the reference's results of the calls a correct loop
+makes) are in a separate file that only the oracle process reads.  Payloads
+are npz files read without pickle.
 
 The timer is cooperative: it stops most runaway functions early with a clear
 TimeoutError; the fork server's wall-clock kill is the real bound.
@@ -28,14 +29,21 @@ def _on_alarm(signum, frame):
 
 
 def load_payload(path):
-    """[(args, calls, dependency parameter names)] of one function, from its npz payload."""
+    """[(args, None, dependency parameter names)] of one function, from its npz payload: the
+    case inputs only.  The oracle's answers are in a file of their own (load_calls) that
+    only the oracle process reads."""
     flat = structure.load(path)
     params = tuple(json.loads(str(flat["params#"])))
-    cases = []
+    return [(structure.unflatten(flat, f"c{i}.args"), None, params)
+            for i in range(int(flat["count#"]))]
+
+
+def load_calls(path):
+    """[calls of each case] of one function, from its .calls.npz: [(args, result, aliases)]."""
+    flat = structure.load(path)
+    out = []
     for i in range(int(flat["count#"])):
-        args = structure.unflatten(flat, f"c{i}.args")
         aliases = json.loads(str(flat[f"c{i}.aliases#"]))
-        calls = [(a, r, [(tuple(path), index) for path, index in alias])
-                 for (a, r), alias in zip(structure.unflatten(flat, f"c{i}.calls"), aliases)]
-        cases.append((args, calls, params))
-    return cases
+        out.append([(a, r, [(tuple(path), index) for path, index in alias])
+                    for (a, r), alias in zip(structure.unflatten(flat, f"c{i}.calls"), aliases)])
+    return out

@@ -15,6 +15,7 @@ Each function is run twice per case when it calls another graded function:
 import builtins
 import contextlib
 import io
+import json
 import operator
 import os
 import sys
@@ -72,44 +73,130 @@ class OracleMismatch(Exception):
     """A loop function called its cell function with unexpected arguments."""
 
 
-def make_oracle(function, dependency, param_names, calls):
+def _bind(dependency, param_names, args, kwargs):
+    """The arguments of a call of the stand-in, in parameter order (TypeError as Python's)."""
+    bound = list(args)
+    for name in param_names[len(args):]:
+        if name not in kwargs:
+            raise TypeError(f"{dependency}() missing argument {name!r}")
+        bound.append(kwargs.pop(name))
+    if kwargs or len(bound) != len(param_names):
+        raise TypeError(f"{dependency}() takes {len(param_names)} arguments "
+                        f"({', '.join(param_names)})")
+    return bound
+
+
+def _mismatch(function, dependency):
+    return OracleMismatch(
+        f"{function} called {dependency} with arguments that a correct {function} never "
+        f"passes (check what you give it at each step)")
+
+
+def answer_call(table, got, position):
+    """The recorded call whose arguments match `got` (flattened under "in"), trying the one
+    at `position` first (a correct loop makes them in order): (result, aliases, next
+    position), or None.  table -- _oracle_table(calls)"""
+    n = len(table)
+    start = position if type(position) is int and 0 <= position < n else 0
+    for k in range(n):
+        want, result, alias = table[(start + k) % n]
+        if matches(want, got):
+            return result, alias, (start + k + 1) % n
+    return None
+
+
+def make_oracle(function, dependency, param_names, calls, case=None):
     """A stand-in for `dependency` that answers only the calls a correct loop makes.
 
     calls -- [(args tuple, result, aliases)] recorded from the reference, where
              aliases lists the (path in result, argument index) at which the
              reference returns the argument object itself (as a cache does)
-    """
+
+    It holds every answer: use it only where student code may see them anyway (the
+    notebook's hidden tests).  The batch grader's children get remote_oracle instead."""
     table = _oracle_table(calls)
     position = [0]
 
     def oracle(*args, **kwargs):
-        bound = list(args)
-        for name in param_names[len(args):]:
-            if name not in kwargs:
-                raise TypeError(f"{dependency}() missing argument {name!r}")
-            bound.append(kwargs.pop(name))
-        if kwargs or len(bound) != len(param_names):
-            raise TypeError(f"{dependency}() takes {len(param_names)} arguments "
-                            f"({', '.join(param_names)})")
+        bound = _bind(dependency, param_names, args, kwargs)
         try:
             got = structure.flatten(tuple(bound), "in")
         except structure.TooLarge as error:
             raise OracleMismatch(str(error)) from None
-        # a correct loop makes the recorded calls in order: try the next one first
-        n = len(table)
-        for k in range(n):
-            want, result, alias = table[(position[0] + k) % n]
-            if matches(want, got):
-                position[0] = (position[0] + k + 1) % n
-                answer = structure.copy(result)
-                for path, index in alias:
-                    answer = _put(answer, path, bound[index])
-                return answer
-        raise OracleMismatch(
-            f"{function} called {dependency} with arguments that a correct {function} never "
-            f"passes (check what you give it at each step)")
+        found = answer_call(table, got, position[0])
+        if found is None:
+            raise _mismatch(function, dependency)
+        result, alias, position[0] = found
+        return _with_aliases(structure.copy(result), alias, bound)
     oracle.__name__ = dependency
     return oracle
+
+
+def _with_aliases(answer, alias, bound):
+    for path, index in alias:
+        answer = _put(answer, path, bound[index])
+    return answer
+
+
+MAX_ORACLE_MESSAGE = 150_000  # below a Unix socket's default buffer: one message each way
+
+
+def remote_oracle(ask):
+    """A maker of stand-ins that hold no answer: each call is sent, as plain arrays, to
+    trusted code that holds the recorded calls and checks the arguments (see
+    autograder/forkserver.py, the oracle process), through ask(request bytes) -> reply
+    bytes.  Returns make(function, dependency, param_names, calls, case) like make_oracle."""
+    def make(function, dependency, param_names, calls, case):
+        position = [0]
+
+        def oracle(*args, **kwargs):
+            bound = _bind(dependency, param_names, args, kwargs)
+            try:
+                got = structure.flatten(tuple(bound), "in")
+                got["q#"] = json.dumps([function, case, position[0]])
+                request = structure.dumps(got)
+            except (structure.TooLarge, TypeError) as error:
+                raise OracleMismatch(str(error)) from None
+            if len(request) > MAX_ORACLE_MESSAGE:
+                raise _mismatch(function, dependency)
+            reply = structure.loads(ask(request))
+            if "e#" in reply:
+                raise _mismatch(function, dependency)
+            alias, position[0] = json.loads(reply["a#"])
+            return _with_aliases(structure.unflatten(reply, "out"), alias, bound)
+        oracle.__name__ = dependency
+        return oracle
+    return make
+
+
+def oracle_case(calls):
+    """What the trusted side of remote_oracle keeps of one case: (_oracle_table(calls), the
+    reply bytes to each recorded call, made once)."""
+    table = _oracle_table(calls)
+    replies = []
+    for k, (_, result, alias) in enumerate(table):
+        flat = structure.flatten(result, "out")
+        flat["a#"] = json.dumps([alias, (k + 1) % len(table)])
+        replies.append(structure.dumps(flat))
+    return table, replies
+
+
+_NO_ANSWER = structure.dumps({"e#": "mismatch"})
+
+
+def serve_oracle_request(tables, request):
+    """Trusted side of remote_oracle: the reply bytes to one request.
+    tables -- {function: [oracle_case(calls) of each case]}"""
+    try:
+        got = structure.loads(request)
+        function, case, position = json.loads(got.pop("q#"))
+        table, replies = tables[function][case] if type(case) is int and case >= 0 else (None, None)
+        found = answer_call(table, got, position) if table else None
+    except Exception:  # noqa: BLE001 -- whatever student code sent
+        found = None
+    if found is None:
+        return _NO_ANSWER
+    return replies[(found[2] - 1) % len(table)]
 
 
 def _put(obj, path, value):
@@ -138,7 +225,8 @@ def warm(cases):
     """Flatten, once, the inputs and oracle calls of cases ([(args, calls, param_names)])."""
     for args, calls, _ in cases:
         _inputs(args)
-        _oracle_table(calls)
+        if calls is not None:
+            _oracle_table(calls)
 
 
 def _oracle_table(calls):
@@ -180,22 +268,43 @@ def _compile(source, filename):
     return code
 
 
-def build_namespace(setup, sources):
+#: Set by a runner that times functions (autograder/forkserver.py): cell(name, function) is
+#: a context manager around the top-level code of cell `name` while `function` is graded,
+#: which charges the time of another function's cell to that cell (see CellTimeout).
+CELL_CLOCK = [None]
+_SLOW_CELLS = {}  # (cell name, source) -> error text, of cells whose top level ran out of time
+
+
+class CellTimeout(Exception):
+    """The top-level code of another function's cell ran out of its own time: that cell
+    fails (its function is charged), the function being graded goes on."""
+
+
+def build_namespace(setup, sources, function=None):
     """Run the setup cell and every solution cell in a fresh namespace.
 
     returns (namespace, {cell name: error text}) -- a cell that fails to run
-    only costs its own function.
+    only costs its own function.  With CELL_CLOCK set, a cell whose top-level code
+    ran out of time once is not run again in this process (it keeps its error).
     """
     ns = {"__name__": "__submission__"}
     exec(_compile(setup, "<setup>"), ns)
     errors = {}
+    clock = CELL_CLOCK[0]
     for name, source in sources.items():
+        slow = _SLOW_CELLS.get((name, source)) if clock is not None else None
+        if slow is not None:
+            errors[name] = slow
+            continue
         try:
             with _quiet():
                 try:
-                    exec(_compile(source, f"<cell {name}>"), ns)
+                    with (clock(name, function) if clock is not None else contextlib.nullcontext()):
+                        exec(_compile(source, f"<cell {name}>"), ns)
                 finally:
                     _restore()
+        except CellTimeout as error:
+            errors[name] = _SLOW_CELLS[(name, source)] = f"TimeoutError: {error}"
         except Interrupt:
             raise
         except BaseException as error:  # noqa: BLE001 -- SystemExit included
@@ -230,7 +339,7 @@ def _describe(error):
     return text if len(text) <= 500 else text[:500] + "..."
 
 
-def observe(function, dependency, setup, sources, cases, modes=None):
+def observe(function, dependency, setup, sources, cases, modes=None, oracle=None):
     """Run `function` on every case and return a flat dict of observations.
 
     function -- name of the graded function
@@ -239,6 +348,8 @@ def observe(function, dependency, setup, sources, cases, modes=None):
     sources -- {function name: student cell source}
     cases -- [(args tuple, calls, param_names of dependency)]
     modes -- the runs to make, a subset of MODES (default: every run the function has)
+    oracle -- make(function, dependency, param_names, calls, case index) of the stand-in
+              (default make_oracle; the batch grader's children use remote_oracle)
 
     Keys: "c{i}/{mode}/out..." for results, "c{i}/{mode}/error#" for an
     exception, "c{i}/{mode}/mutated#" when the inputs were changed, and
@@ -252,7 +363,8 @@ def observe(function, dependency, setup, sources, cases, modes=None):
     for m, mode in enumerate(modes):
         at = [0]  # the case being run
         try:
-            _observe_mode(obs, at, function, dependency, setup, sources, cases, mode)
+            _observe_mode(obs, at, function, dependency, setup, sources, cases, mode,
+                          oracle or make_oracle)
         except Interrupt as stop:
             # The time ran out.  Keep the runs made so far: an endless loop in the
             # student's own cell function, met in the "own" run, must not cost the
@@ -267,9 +379,9 @@ def observe(function, dependency, setup, sources, cases, modes=None):
     return obs
 
 
-def _observe_mode(obs, at, function, dependency, setup, sources, cases, mode):
+def _observe_mode(obs, at, function, dependency, setup, sources, cases, mode, oracle):
     """One run ("oracle" or "own") of `function` on every case, into obs; at[0] is the case."""
-    ns, cell_errors = build_namespace(setup, sources)
+    ns, cell_errors = build_namespace(setup, sources, function)
     fn = ns.get(function)
     for i, (args, calls, param_names) in enumerate(cases):
         at[0] = i
@@ -281,7 +393,7 @@ def _observe_mode(obs, at, function, dependency, setup, sources, cases, mode):
             obs[prefix + "error#"] = f"no function named {function} is defined"
             continue
         if mode == "oracle" and dependency:
-            ns[dependency] = make_oracle(function, dependency, param_names, calls)
+            ns[dependency] = oracle(function, dependency, param_names, calls, i)
         flat, error = _call(fn, structure.copy(args), SEEDS[0], mutated_check=_inputs(args))
         if error:
             obs[prefix + "error#"] = error
@@ -289,7 +401,7 @@ def _observe_mode(obs, at, function, dependency, setup, sources, cases, mode):
             obs.update({prefix + k: v for k, v in flat.items()})
         if i == 0 and mode == "oracle" and not error:
             if dependency:
-                ns[dependency] = make_oracle(function, dependency, param_names, calls)
+                ns[dependency] = oracle(function, dependency, param_names, calls, i)
             again, error2 = _call(fn, structure.copy(args), SEEDS[1])
             if error2 or not _same(flat, again):
                 obs["random#"] = "results change with the global random state"

@@ -1,118 +1,341 @@
 """The fork server of the batch grader: one per parallel slot, inside the sandbox.
 
-    python -I forkserver.py WORKDIR PAYLOAD_DIR [--kill-all]
+    python -I -S forkserver.py WORKDIR PAYLOAD_DIR [--mode root|userns|plain] [--child-id UID:GID]
 
-It starts once, with numpy, the engine and every function's cases already
+It starts once, with numpy, the engine and every function's case inputs already
 loaded, and prints "ready".  Then it reads one job per line on stdin:
 
-    {"dir": "<folder under WORKDIR>", "units": [[function, run], ...], "timeout": seconds}
+    {"dir": "<folder under WORKDIR>", "units": [[function, run], ...], "timeout": seconds,
+     "budget": seconds}
 
 The folder holds job.json (setup cell and the student's cell sources).  A unit
-is one run of one function ("oracle" or "own", see autograder.engine).  Each
-unit writes out_<function>.<run>.obs into the folder (autograder.structure.dumps),
-and the server prints one line per unit, in order:
-{"function": name, "run": run, "status": "ok" | "timeout" | "signal N" | "exit N"}.
-After the job it prints {"done": folder}.
+is one run of one function ("oracle" or "own", see autograder.engine).  The
+server prints one line per unit, in order:
+{"function": name, "run": run, "status": "ok" | "timeout" | "budget" | "signal N" | "exit N"},
+with the unit's results in out_<function>.<run>.obs in the folder
+(autograder.structure.dumps).  After the job it prints {"done": folder}.  When
+its own limits were lowered it prints {"restart": why} instead and exits.
 
-Every verdict comes from a unit run as if alone.  With --kill-all (given only
-when the server runs as a dedicated uid in its own pid namespace, where
-leftovers can be seen and killed) the server first forks ONE child for all the
-units left, a batch, because forking costs as much as a unit's work.  The
-batch reports each finished unit on a progress pipe (each unit gets the time
-limit anew) and stops by itself after a unit that ran out of time or left a
-thread or a process behind.  When a batch ends any other way (a crash, a kill
-at the time limit, a stop), the unit it was on is run again alone, in a fresh
-child, and its verdict comes from that run; the batch then resumes with the
-next unit.  Without --kill-all every unit gets a child of its own.  So a
-student's cell function that kills its process in the "own" run of a loop
-function cannot take the "oracle" results, or any other function, with it.
+Who holds what (trusted code only, from top to bottom):
 
-A child gets the time limit of one function per unit, by the wall clock and in
-CPU seconds.  After each child, every process it left is killed and reaped
-(the server is a child subreaper, so orphans come back to it): with --kill-all
-every other process of that uid, otherwise the child's process group.  So
-nothing a student started lives on into the next child, not even as a zombie
-that would still count against the process limit.
+server     the long-lived process.  It never runs student code and never holds
+           an answer of the oracle (its payloads are the case inputs only).
+oracle     forked by the server at start; it alone reads the recorded calls
+           (PAYLOAD_DIR/*.calls.npz) and answers, over a socket, the calls that
+           student code makes of the stand-in (engine.remote_oracle).  Student
+           code cannot see it (another pid namespace) nor read its memory.
+init       one per job: pid 1 of a new pid namespace, in new mount and IPC
+           namespaces, with a fresh, size-limited tmpfs as the job folder (it
+           hides WORKDIR and PAYLOAD_DIR).  It forks the children, copies each
+           unit's results out to WORKDIR/<dir>, and at the end kills everything
+           in its namespace: no process, file or System V object outlives a job.
+child      runs the student's code: in a mount namespace of its own with an empty
+           /proc (no mount table, no process list), no capabilities, no_new_privs,
+           rlimits, and as root a uid other than the server's (--child-id); it
+           cannot see, signal or change the limits of the server, the oracle or
+           another job.
 
-Children cannot write to the server's protocol pipes (their stdio is /dev/null)
-and cannot attach to the server (it is not dumpable).  A batch can write to its
-own progress pipe: forged progress only makes the server report a unit of that
-same student whose results are missing, and never more units than the batch has.
+--mode root     the server runs as root in the sandbox (capabilities kept by
+                bwrap); children drop to --child-id.
+--mode userns   an unprivileged grader: the init is made in a nested user
+                namespace (uid 1000 inside), where it may mount.
+--mode plain    no namespaces can be made (weak isolation): the children are
+                forked directly and share the server's uid and job folder.
+
+Every verdict comes from a unit run as if alone.  The init first forks ONE child
+for all the units left, a batch, because forking costs as much as a unit's work.
+The batch reports each finished unit on a progress pipe (each unit gets the time
+limit anew).  It stops by itself after a unit that ran out of time; the init
+stops it after a unit that left a thread or a process behind.  When a batch ends
+any other way (a crash, a kill at the time limit, a stop), the unit it was on is
+run again alone, in a fresh child, and its verdict comes from that run; the batch
+then resumes with the next unit.  So a student's cell function that kills its
+process in the "own" run of a loop function cannot take the "oracle" results, or
+any other function, with it.
+
+Time is charged where it is spent: a unit has `timeout` seconds for its own
+function; the top-level code of the other functions' cells has its own clock
+(engine.CELL_CLOCK) and, when it runs out, fails only that cell.  A job has
+`budget` seconds in all; units not started by then are reported as "budget".
 """
+import contextlib
 import ctypes
 import json
 import os
 import resource
 import select
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+KIT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(KIT))
+if (KIT / "site").is_dir():  # the sandbox's minimal root: numpy is bound there (sandbox.python_layout)
+    sys.path.insert(1, str(KIT / "site"))
 
 from autograder import child, engine, structure  # noqa: E402
 
 PR_SET_DUMPABLE = 4
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWPID = 0x10000000, 0x20000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REC, MS_PRIVATE = 0x4000, 0x40000
 FORK_ATTEMPTS = 50  # a fork that fails (process limit) is retried while the last kill settles
+JOB_TMPFS = "size=64m,nr_inodes=4096,mode=0700"  # the job folder of one submission
+MAX_RESULT_BYTES = 64 * 2**20
+USERNS_ID = 1000  # uid and gid of the init and the children in a nested user namespace
+CLEAN_UP_SECONDS = 2.0
+# A batch unit may spend up to `timeout` on its own function and as much again on the
+# top-level code of other cells (see CellClock), before the init kills it.
+UNIT_KILL_FACTOR = 2.0
+UNIT_KILL_MARGIN = 1.0
+
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _prctl(option, value):
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+    return _libc.prctl(option, ctypes.c_ulong(value), ctypes.c_ulong(0), ctypes.c_ulong(0),
+                       ctypes.c_ulong(0))
+
+
+def _check(rc, what):
+    if rc != 0:
+        number = ctypes.get_errno()
+        raise OSError(number, f"{what}: {os.strerror(number)}")
+
+
+def _unshare(flags):
+    _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
+
+
+def _mount(source, target, fstype, flags, data=None):
+    enc = lambda v: v.encode() if v is not None else None  # noqa: E731
+    _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
+           f"mount {target}")
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def _drop_capabilities():
+    """No capability left, none to regain: empty bounding set, sets and no_new_privs."""
+    for cap in range(64):
+        if _prctl(PR_CAPBSET_DROP, cap) != 0 and ctypes.get_errno() == 22:  # EINVAL: no such cap
+            break
+    header = _CapHeader(0x20080522, 0)
+    data = (_CapData * 2)()
+    _check(_libc.capset(ctypes.byref(header), data), "capset")
+    _check(_prctl(PR_SET_NO_NEW_PRIVS, 1), "no_new_privs")
+
+
+# --------------------------------------------------------------------------
+# the oracle process
+# --------------------------------------------------------------------------
+
+
+def _oracle_main(control, payload_dir):
+    """Answer remote_oracle requests on the sockets the server hands over `control`."""
+    _prctl(PR_SET_DUMPABLE, 0)
+    tables = {}
+    for path in Path(payload_dir).glob("*.calls.npz"):
+        function = path.name[:-len(".calls.npz")]
+        tables[function] = [engine.oracle_case(calls) for calls in child.load_calls(path)]
+    try:  # it needs no privilege at all
+        header = _CapHeader(0x20080522, 0)
+        _libc.capset(ctypes.byref(header), (_CapData * 2)())
     except (OSError, AttributeError):
         pass
+    conns = {}
+    while True:
+        ready, _, _ = select.select([control, *conns.values()], [], [])
+        for sock in ready:
+            if sock is control:
+                try:
+                    message, fds, _, _ = socket.recv_fds(control, 16, 4)
+                except OSError:
+                    message, fds = b"", []
+                if not message and not fds:
+                    os._exit(0)  # the server is gone
+                for fd in fds:
+                    conn = socket.socket(fileno=fd)
+                    conns[conn.fileno()] = conn
+                continue
+            try:
+                request = sock.recv(engine.MAX_ORACLE_MESSAGE + 1)
+                if not request:
+                    raise OSError("closed")
+                sock.send(engine.serve_oracle_request(tables, request))
+            except OSError:
+                conns.pop(sock.fileno(), None)
+                sock.close()
 
 
-def _run_child(job_dir, units, job, payloads, timeout, progress=None):
+def _start_oracle(payload_dir):
+    """(pid, control socket) of a new oracle process."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = _fork()
+    if pid == 0:
+        try:
+            ours.close()
+            _oracle_main(theirs, payload_dir)
+        finally:
+            os._exit(0)
+    theirs.close()
+    return pid, ours
+
+
+def _ask(sock):
+    def ask(request):
+        sock.send(request)
+        return sock.recv(engine.MAX_ORACLE_MESSAGE + 1)
+    return ask
+
+
+# --------------------------------------------------------------------------
+# the children
+# --------------------------------------------------------------------------
+
+
+CELL_MARKER = ".cell"  # in the job folder: the other function's cell whose top level is running
+SLOW_CELL = ("TimeoutError: the cell's top-level code (outside any function) ran longer than "
+             "the time limit")
+
+
+class CellClock:
+    """engine.CELL_CLOCK of a child: the top-level code of another function's cell does not
+    run on the unit's clock but on its own, at most `timeout` for all such cells of one
+    unit; when that runs out the cell fails (engine.CellTimeout).  Its name is in
+    CELL_MARKER while it runs, so that when it cannot be interrupted and the child is
+    killed, the init knows which cell to skip in the unit's next run (see _Job.slow_cell)."""
+
+    def __init__(self, timeout):
+        self.left = timeout
+
+    @contextlib.contextmanager
+    def __call__(self, name, function):
+        if name == function:
+            yield
+            return
+        try:
+            fd = os.open(CELL_MARKER, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            os.write(fd, name.encode()[:200])
+            os.close(fd)
+        except OSError:
+            pass
+        unit_left, _ = signal.getitimer(signal.ITIMER_REAL)
+        start = time.monotonic()
+        fired = False
+        # re-fires every 50 ms: student code that swallows one interrupt gets the next
+        signal.setitimer(signal.ITIMER_REAL, max(self.left, 0.001), 0.05)
+        try:
+            yield
+        except child.FunctionTimeout:
+            fired = True
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            self.left -= time.monotonic() - start
+            if unit_left:
+                signal.setitimer(signal.ITIMER_REAL, unit_left)
+            try:
+                os.unlink(CELL_MARKER)
+            except OSError:
+                pass
+        if fired:
+            raise engine.CellTimeout("the cell's top-level code (outside any function) ran "
+                                     "longer than the time limit")
+
+
+def _enter_child(ctx, keep):
+    """In a newly forked child, before any student code: its own process group, stdio on
+    /dev/null, no other descriptor but `keep`, and (in namespace modes) an empty /proc
+    in a mount namespace of its own, no capabilities, the children's uid."""
+    os.setpgid(0, 0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 65536)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if ctx["mode"] == "plain":
+        os.chdir(ctx["cwd"])
+        return
+    _unshare(CLONE_NEWNS)
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _mount("tmpfs", "/proc", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+           "size=4k,nr_inodes=1,mode=0555")
+    if ctx["mode"] == "root":
+        uid, gid = ctx["child_id"]
+        for cap in range(64):
+            if _prctl(PR_CAPBSET_DROP, cap) != 0 and ctypes.get_errno() == 22:
+                break
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)  # from root to another uid: every capability is gone
+        if os.getuid() != uid or os.geteuid() != uid:
+            os._exit(71)
+        _check(_prctl(PR_SET_NO_NEW_PRIVS, 1), "no_new_privs")
+    else:
+        _drop_capabilities()
+
+
+def _run_child(ctx, units, progress=None):
     """In the forked child: compute the units in order, write each one's results, exit.
 
-    With `progress` (a pipe to the server) the child is a batch: after each unit it
-    writes one byte there, and it stops early (exit 0) after a unit that leaves
-    anything unusual behind (see _census) or ran out of time, so that the units
-    after it start in a fresh process."""
+    With `progress` (a pipe to the init) the child is a batch: after each unit it writes
+    one byte there, and it stops early (exit 0) after a unit that ran out of time, so
+    that the units after it start in a fresh process."""
     try:
-        os.setpgid(0, 0)
-        devnull = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(devnull, fd)
-        # close everything else, above all the pipe to the parent
-        if progress is None:
-            os.closerange(3, 4096)
-        else:
-            os.closerange(3, progress)
-            os.closerange(progress + 1, 4096)
-        cpu = int(timeout * len(units)) + 1
+        keep = {ctx["oracle_fd"]} if ctx["oracle_fd"] is not None else set()
+        if progress is not None:
+            keep.add(progress)
+        _enter_child(ctx, keep)
+        timeout = ctx["timeout"]
+        cpu = int(UNIT_KILL_FACTOR * timeout * len(units)) + 1
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         signal.signal(signal.SIGALRM, child._on_alarm)
-        before = _census() if progress is not None else None
+        remote = None
+        if ctx["oracle_fd"] is not None:
+            remote = engine.remote_oracle(_ask(socket.socket(fileno=ctx["oracle_fd"])))
         for function, run in units:
-            obs = _compute(job_dir, function, run, job, payloads[function], timeout)
+            obs = _compute(ctx, function, run, remote)
             if progress is not None:
                 os.write(progress, b".")
-                if _census() != before or any(str(v).startswith("TimeoutError")
-                                              for k, v in obs.items() if k.endswith("error#")):
+                if any(str(v).startswith("TimeoutError") for k, v in obs.items()
+                       if k.endswith("error#")):
                     break
         os._exit(0)
-    except BaseException:  # noqa: BLE001 -- never return into the server's loop
-        try:
-            import traceback
-            (job_dir / "error_child.txt").write_text(traceback.format_exc()[-4000:])
-        finally:
-            os._exit(70)
+    except BaseException:  # noqa: BLE001 -- never return into the init's loop
+        os._exit(70)
 
 
-def _compute(job_dir, function, run, job, cases, timeout):
+def _compute(ctx, function, run, remote):
     """One unit: run the engine under the timer and write out_<function>.<run>.obs."""
+    timeout = ctx["timeout"]
+    engine.CELL_CLOCK[0] = CellClock(timeout)
+    job = ctx["job"]
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
         obs = engine.observe(function, job["dependencies"].get(function), job["setup"],
-                             job["sources"], cases, modes=(run,))
+                             job["sources"], ctx["payloads"][function], modes=(run,),
+                             oracle=remote)
     except child.FunctionTimeout as error:
         obs = {f"{run}/error#": f"TimeoutError: {error}"}
     signal.setitimer(signal.ITIMER_REAL, 0)
-    tmp = job_dir / f".out_{function}.{run}.tmp"
+    tmp = f".out_{function}.{run}.tmp"
     data = structure.dumps(obs)
     try:
         os.unlink(tmp)  # whatever student code left there (a link, say) is not written through
@@ -121,15 +344,24 @@ def _compute(job_dir, function, run, job, cases, timeout):
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
-    os.replace(tmp, job_dir / f"out_{function}.{run}.obs")
+    os.replace(tmp, f"out_{function}.{run}.obs")
     return obs
 
 
-def _census():
-    """What a unit could leave behind in its process: threads, and processes of the pid
-    namespace (batches run only where the sandbox has one, see serve)."""
-    return (sorted(os.listdir("/proc/self/task")),
-            sorted(p for p in os.listdir("/proc") if p.isdigit()))
+# --------------------------------------------------------------------------
+# the init of one job
+# --------------------------------------------------------------------------
+
+
+def _census(batch_pid):
+    """What a unit could leave behind: the batch's threads, and the other processes of the
+    job's pid namespace (seen in the init's /proc)."""
+    try:
+        threads = len(os.listdir(f"/proc/{batch_pid}/task"))
+    except OSError:
+        threads = None
+    others = sorted(p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, batch_pid))
+    return threads, others
 
 
 def _wait(pid, timeout, progress=None, limit=0, on_progress=None):
@@ -137,7 +369,8 @@ def _wait(pid, timeout, progress=None, limit=0, on_progress=None):
 
     The clock restarts with each of the first `limit` bytes on `progress`: each
     unit of a batch has `timeout` seconds.  on_progress(n) is called as each byte
-    arrives, with the number of bytes so far."""
+    arrives, with the number of bytes so far; when it returns False the child is
+    killed (status "stopped")."""
     deadline = time.monotonic() + timeout
     count = 0
     try:
@@ -157,17 +390,15 @@ def _wait(pid, timeout, progress=None, limit=0, on_progress=None):
                 return ("ok" if code == 0 else f"exit {code}"), count
             left = deadline - time.monotonic()
             if left <= 0:
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-                os.kill(pid, signal.SIGKILL) if _alive(pid) else None
-                os.waitpid(pid, 0)
+                _kill(pid)
                 return "timeout", count
             ready, _, _ = select.select(watch, [], [], min(left, 0.002) if pidfd is None else left)
             if progress is not None and progress in ready:
                 before = count
                 count = _count(progress, limit, count, on_progress)
+                if count is False:
+                    _kill(pid)
+                    return "stopped", before + 1
                 if count is None:  # the child closed its end: only its exit is left to watch
                     count = before
                     watch.remove(progress)
@@ -179,9 +410,24 @@ def _wait(pid, timeout, progress=None, limit=0, on_progress=None):
             os.close(pidfd)
 
 
+def _kill(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
 def _count(fd, limit, count, on_progress):
-    """Read what is waiting on a progress pipe; return the new count (at most `limit`), or
-    None at end of file."""
+    """Read what is waiting on a progress pipe; return the new count (at most `limit`), None
+    at end of file, False when on_progress asks to stop the child."""
     try:
         data = os.read(fd, 4096)
     except BlockingIOError:
@@ -190,44 +436,32 @@ def _count(fd, limit, count, on_progress):
         return None
     for _ in range(min(len(data), limit - count)):
         count += 1
-        if on_progress is not None:
-            on_progress(count)
+        if on_progress is not None and on_progress(count) is False:
+            return False
     return count
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except OSError:
-        return False
-
-
-CLEAN_UP_SECONDS = 2.0
 
 
 def _clean_up(pid, kill_all):
     """Kill whatever the child left running, and reap all of it, zombies included.
 
-    Without --kill-all a process that left the child's process group cannot be
-    killed from here; it is given up on after CLEAN_UP_SECONDS (RLIMIT_CPU
-    still bounds it)."""
+    With kill_all (the init of a job's pid namespace) every other process is killed;
+    otherwise the child's process group, and a process that left it is given up on after
+    CLEAN_UP_SECONDS (RLIMIT_CPU still bounds it)."""
     deadline = time.monotonic() + CLEAN_UP_SECONDS
     while time.monotonic() < deadline:
         try:
             if kill_all:
-                os.kill(-1, signal.SIGKILL)  # every process of this uid but the server itself
+                os.kill(-1, signal.SIGKILL)
             else:
                 os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
-        # every process killed above is (or becomes, as an orphan) our child: wait for them all
         try:
             while os.waitpid(-1, os.WNOHANG) != (0, 0):
                 pass
         except ChildProcessError:
             return  # nothing is left
-        time.sleep(0.001)  # some are still dying, or one forked while we killed: again
+        time.sleep(0.001)
 
 
 def _fork():
@@ -240,29 +474,293 @@ def _fork():
     return os.fork()
 
 
-def _batch(job_dir, units, job, payloads, timeout, kill_all, on_progress):
-    """Run units in one child; return how many it finished (each wrote its results and
-    reported on the progress pipe, and on_progress(n) was called for it)."""
-    read_end, write_end = os.pipe()
-    os.set_blocking(read_end, False)
-    pid = _fork()
-    if pid == 0:
-        os.close(read_end)
-        _run_child(job_dir, units, job, payloads, timeout, progress=write_end)
-    os.close(write_end)
+class _Job:
+    """The init's side of one job: runs its units, copies their results out, reports."""
+
+    def __init__(self, ctx, units, write, host_fd):
+        """write(text) -- reports one unit line; host_fd -- the folder the parent reads, when
+        it is not the job folder itself"""
+        self.ctx, self.units, self.write, self.host_fd = ctx, units, write, host_fd
+        # the init of a job's pid namespace kills all in it; a plain server only the child's
+        # process group (a kill of all of its uid would take the oracle too)
+        self.kill_all = ctx["mode"] != "plain"
+        self.started = time.monotonic()
+
+    def line(self, function, run, status):
+        if status == "ok":
+            self.copy_out(f"out_{function}.{run}.obs")
+        self.write(json.dumps({"function": function, "run": run, "status": status}) + "\n")
+
+    def copy_out(self, name):
+        """The results file the child wrote in the job folder, copied to the folder the
+        parent reads (plain mode: the same folder, nothing to do).  Only a regular file of
+        at most MAX_RESULT_BYTES; anything else is left behind (the parent then reports no
+        results)."""
+        if self.host_fd is None:
+            return
+        try:
+            os.unlink(name, dir_fd=self.host_fd)
+        except FileNotFoundError:
+            pass
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return
+        try:
+            info = os.fstat(fd)
+            if not (info.st_mode & 0o170000 == 0o100000 and info.st_size <= MAX_RESULT_BYTES):
+                return
+            data = os.read(fd, MAX_RESULT_BYTES + 1)
+        finally:
+            os.close(fd)
+        if len(data) > MAX_RESULT_BYTES:
+            return
+        out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600,
+                      dir_fd=self.host_fd)
+        with os.fdopen(out, "wb") as fh:
+            fh.write(data)
+
+    def slow_cell(self, function):
+        """After a child was killed: was it running the top level of another function's cell
+        (CELL_MARKER)?  Then that cell is not run again in this job (it fails with SLOW_CELL)
+        and True is returned: the unit was not to blame.  Student code can write the marker
+        too, which only makes one of its own cells fail."""
+        try:
+            fd = os.open(CELL_MARKER, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return False
+        try:
+            name = os.read(fd, 201).decode(errors="replace")
+        except OSError:
+            name = ""
+        finally:
+            os.close(fd)
+            try:
+                os.unlink(CELL_MARKER)
+            except OSError:
+                pass
+        sources = self.ctx["job"]["sources"]
+        if name == function or name not in sources or (name, sources[name]) in engine._SLOW_CELLS:
+            return False
+        engine._SLOW_CELLS[(name, sources[name])] = SLOW_CELL  # inherited by the next children
+        return True
+
+    def over_budget(self):
+        return time.monotonic() - self.started >= self.ctx["budget"]
+
+    def run(self):
+        job = self.ctx["job"]
+        engine.precompile(job["setup"], job["sources"])  # shared by the children forked next
+        units, timeout = self.units, self.ctx["timeout"]
+        unit_kill = UNIT_KILL_FACTOR * timeout + UNIT_KILL_MARGIN
+        i = 0
+        while i < len(units):
+            if self.over_budget():
+                for function, run in units[i:]:
+                    self.line(function, run, "budget")
+                return
+            if self.kill_all and len(units) - i > 1:
+                i += self.batch(units[i:], unit_kill)
+            if i < len(units) and not self.over_budget():
+                # alone in a fresh child: a unit whose batch went wrong (its verdict comes
+                # from this run only), the one after an early stop, or the last unit left
+                function, run = units[i]
+                pid = _fork()
+                if pid == 0:
+                    _run_child(self.ctx, [units[i]])
+                status, _ = _wait(pid, unit_kill)
+                _clean_up(pid, self.kill_all)
+                if status != "ok" and self.slow_cell(function):
+                    continue  # killed in another cell's top-level code: run it again without
+                self.line(function, run, status)
+                i += 1
+
+    def batch(self, units, unit_kill):
+        """Run units in one child; return how many it finished (each reported)."""
+        read_end, write_end = os.pipe()
+        os.set_blocking(read_end, False)
+        pid = _fork()
+        if pid == 0:
+            os.close(read_end)
+            _run_child(self.ctx, units, progress=write_end)
+        os.close(write_end)
+        before = [None]
+        reported = [0]
+
+        def finished(n):
+            function, run = units[n - 1]
+            self.line(function, run, "ok")
+            reported[0] = n
+            now = _census(pid) if self.kill_all else None
+            if before[0] is None:
+                before[0] = now
+            # a unit left a thread or a process: the next unit starts in a fresh child
+            return now == before[0]
+
+        before[0] = _census(pid) if self.kill_all else None
+        try:
+            status, _ = _wait(pid, unit_kill, progress=read_end, limit=len(units),
+                              on_progress=finished)
+        finally:
+            os.close(read_end)
+        _clean_up(pid, self.kill_all)
+        if status != "ok" and reported[0] < len(units):
+            self.slow_cell(units[reported[0]][0])  # so that the unit's run alone skips it
+        return reported[0]
+
+
+def _init_main(ctx, units, report, host_dir):
+    """pid 1 of the job's pid namespace (namespace modes): make the job's file system, run
+    the units, then end, which kills whatever is left in the namespace."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # pid 1 ignores signals it has no handler for
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    host_fd = os.open(host_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    # what student code must not see: the payloads and the server's folder (which the job
+    # folder covers: a fresh tmpfs, the child's cwd and only writable place)
+    _mount("tmpfs", ctx["payload_dir"], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+           "size=4k,nr_inodes=1,mode=0555")
+    options = JOB_TMPFS
+    if ctx["mode"] == "root":
+        options += ",uid={},gid={}".format(*ctx["child_id"])
+    _mount("tmpfs", ctx["workdir"], "tmpfs", MS_NOSUID | MS_NODEV, options)
+    os.chdir(ctx["workdir"])
+    job = _Job(ctx, units, lambda text: os.write(report, text.encode()), host_fd)
     try:
-        _, done = _wait(pid, timeout + 0.5, progress=read_end, limit=len(units),
-                        on_progress=on_progress)
+        job.run()
     finally:
-        os.close(read_end)
-    _clean_up(pid, kill_all)
-    return done
+        _clean_up(0, True)
+    os._exit(0)
 
 
-def serve(workdir, payload_dir, kill_all):
+def _make_namespaces(ctx):
+    """In the intermediate process: new pid (for its children), mount, IPC and UTS
+    namespaces, and in userns mode a user namespace (uid USERNS_ID inside) that owns them."""
+    flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+    if ctx["mode"] != "userns":
+        _unshare(flags)
+        return
+    uid, gid = os.getuid(), os.getgid()
+    _unshare(flags | CLONE_NEWUSER)
+    # /proc/self of a process that is not dumpable belongs to root: writable for a moment
+    # (nothing that runs student code exists in this pid namespace)
+    _prctl(PR_SET_DUMPABLE, 1)
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{USERNS_ID} {uid} 1"),
+                       ("gid_map", f"{USERNS_ID} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as fh:
+            fh.write(text)
+    _prctl(PR_SET_DUMPABLE, 0)
+
+
+def _start_job(ctx, units, report, host_dir):
+    """Fork the job's init in new namespaces; return its pid (a child of the server, which
+    is a subreaper, once the intermediate process has ended)."""
+    r, w = os.pipe()
+    pid = _fork()
+    if pid == 0:  # the intermediate: makes the namespaces, forks the init, says its pid, ends
+        try:
+            os.close(r)
+            _make_namespaces(ctx)
+            init = os.fork()
+            if init == 0:
+                os.close(w)
+                try:
+                    _init_main(ctx, units, report, host_dir)  # ends with exit status 0
+                finally:
+                    os._exit(1)
+            os.write(w, str(init).encode())
+        except BaseException as error:  # noqa: BLE001 -- said to the server, which reports it
+            os.write(w, f"!{error}".encode()[:500])
+        finally:
+            os._exit(0)
+    os.close(w)
+    text = b""
+    while True:
+        chunk = os.read(r, 64)
+        if not chunk:
+            break
+        text += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    if text.startswith(b"!"):
+        raise OSError(f"cannot make the job's namespaces: {text[1:].decode(errors='replace')}")
+    return int(text) if text else None
+
+
+# --------------------------------------------------------------------------
+# the server
+# --------------------------------------------------------------------------
+
+
+def _alive(pid):
+    """Is our child pid still running (it is reaped when it is not)?"""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return not done
+
+
+def _self_test(ctx):
+    """None when a job's namespaces and mounts can be made here, else why not."""
+    report_r, report_w = os.pipe()
+    try:
+        pid = _start_job(dict(ctx, job={"setup": "", "sources": {}}), [], report_w, ctx["workdir"])
+    except OSError as error:
+        return str(error)
+    finally:
+        os.close(report_w)
+        os.close(report_r)
+    if pid is None:
+        return "cannot make the job's namespaces (unshare failed)"
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        return "cannot mount the job's /proc and tmpfs in its namespaces"
+    return None
+
+_LIMITS = [getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")]
+
+
+def _limits():
+    return {res: resource.getrlimit(res) for res in _LIMITS}
+
+
+def _relay(report_r, out, units, pid, deadline):
+    """Pass the init's unit lines on to the parent until it ends; return the units reported."""
+    buffer, seen = b"", 0
+    os.set_blocking(report_r, False)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            os.kill(pid, signal.SIGKILL)  # the init: its whole namespace goes with it
+            break
+        ready, _, _ = select.select([report_r], [], [], min(left, 1.0))
+        if ready:
+            try:
+                chunk = os.read(report_r, 65536)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                break
+            buffer += chunk
+            while b"\n" in buffer and seen < len(units):
+                line, buffer = buffer.split(b"\n", 1)
+                out.write(line.decode() + "\n")
+                seen += 1
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+    return seen
+
+
+def serve(workdir, payload_dir, mode, child_id):
     _prctl(PR_SET_DUMPABLE, 0)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
-    payloads = {p.stem: child.load_payload(p) for p in Path(payload_dir).glob("*.npz")}
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    oracle_pid, control = _start_oracle(payload_dir)
+    payloads = {p.name[:-len(".npz")]: child.load_payload(p) for p in Path(payload_dir).glob("*.npz")
+                if not p.name.endswith(".calls.npz")}
     for cases in payloads.values():
         engine.warm(cases)
     # What is loaded now is shared with every child.  Keep the children's garbage collector
@@ -273,37 +771,73 @@ def serve(workdir, payload_dir, kill_all):
     out = os.fdopen(os.dup(1), "w", buffering=1)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 1)  # nothing but the protocol may reach the parent
+    limits = _limits()
+    if mode != "plain":
+        problem = _self_test({"mode": mode, "child_id": child_id, "timeout": 1.0,
+                              "budget": 1.0, "payloads": payloads, "workdir": str(workdir),
+                              "payload_dir": str(payload_dir), "cwd": None, "oracle_fd": None})
+        if problem:
+            out.write(json.dumps({"failed": problem}) + "\n")
+            os._exit(76)
     out.write("ready\n")
     for line in sys.stdin:
         request = json.loads(line)
+        if _limits() != limits:
+            out.write(json.dumps({"restart": "the fork server's limits were changed"}) + "\n")
+            os._exit(75)
+        if not _alive(oracle_pid):  # (in plain mode student code can kill it: a new one)
+            control.close()
+            oracle_pid, control = _start_oracle(payload_dir)
         job_dir = Path(workdir) / request["dir"]
         job = json.loads((job_dir / "job.json").read_text())
-        engine.precompile(job["setup"], job["sources"])
         timeout, units = float(request["timeout"]), request["units"]
-        i = 0
-        while i < len(units):
-            if kill_all and len(units) - i > 1:
-                # a batch: every unit left in one child, while nothing goes wrong; each
-                # unit is reported as it finishes
-                first = i
-
-                def finished(n):
-                    function, run = units[first + n - 1]
-                    out.write(json.dumps({"function": function, "run": run, "status": "ok"}) + "\n")
-                i += _batch(job_dir, units[i:], job, payloads, timeout, kill_all, finished)
-            if i < len(units):
-                # alone in a fresh child: a unit whose batch went wrong (its verdict comes
-                # from this run only), the one after an early stop, or the last unit left
-                function, run = units[i]
-                pid = _fork()
-                if pid == 0:
-                    _run_child(job_dir, [units[i]], job, payloads, timeout)
-                status, _ = _wait(pid, timeout + 0.5)
-                _clean_up(pid, kill_all)
-                out.write(json.dumps({"function": function, "run": run, "status": status}) + "\n")
-                i += 1
+        budget = float(request.get("budget", 1e9))
+        theirs = None
+        if any(run == "oracle" and job["dependencies"].get(f) for f, run in units):
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            socket.send_fds(control, [b"c"], [ours.fileno()])
+            ours.close()
+        ctx = {"mode": mode, "child_id": child_id, "timeout": timeout,
+               "budget": budget, "job": job, "payloads": payloads, "workdir": str(workdir),
+               "payload_dir": str(payload_dir), "cwd": str(job_dir),
+               "oracle_fd": theirs.fileno() if theirs is not None else None}
+        if mode == "plain":  # weak isolation: the server itself forks the children
+            try:
+                _Job(ctx, units, out.write, None).run()
+            finally:
+                if theirs is not None:
+                    theirs.close()
+                engine._COMPILED.clear()
+            out.write(json.dumps({"done": request["dir"]}) + "\n")
+            continue
+        report_r, report_w = os.pipe()
+        pid = _start_job(ctx, units, report_w, job_dir)
+        os.close(report_w)
+        if theirs is not None:
+            theirs.close()
+        unit_kill = UNIT_KILL_FACTOR * timeout + UNIT_KILL_MARGIN
+        deadline = time.monotonic() + min(budget, len(units) * 2 * unit_kill) + \
+            len(units) * (2 * unit_kill + 2 * CLEAN_UP_SECONDS) + 5
+        seen = _relay(report_r, out, units, pid, deadline) if pid else 0
+        os.close(report_r)
+        for function, run in units[seen:]:  # the init died before reporting these
+            out.write(json.dumps({"function": function, "run": run, "status": "lost"}) + "\n")
         out.write(json.dumps({"done": request["dir"]}) + "\n")
 
 
+def _parse_args(argv):
+    workdir, payload_dir, rest = argv[0], argv[1], argv[2:]
+    mode, child_id = "plain", None
+    if "--mode" in rest:
+        mode = rest[rest.index("--mode") + 1]
+    if "--child-id" in rest:
+        uid, gid = rest[rest.index("--child-id") + 1].split(":")
+        child_id = (int(uid), int(gid))
+    if mode not in ("root", "userns", "plain") or (mode == "root" and child_id is None):
+        raise SystemExit("usage: forkserver.py WORKDIR PAYLOAD_DIR [--mode root|userns|plain] "
+                         "[--child-id UID:GID]")
+    return workdir, payload_dir, mode, child_id
+
+
 if __name__ == "__main__":
-    serve(sys.argv[1], sys.argv[2], "--kill-all" in sys.argv[3:])
+    serve(*_parse_args(sys.argv[1:]))

@@ -41,6 +41,11 @@ FORKSERVER = Path(__file__).resolve().parent / "forkserver.py"
 CHILD_FILES = [Path(__file__).resolve().parent / name for name in
                ("__init__.py", "child.py", "engine.py", "structure.py", "compare.py")] + \
               [assignment.ROOT / "rnn_utils.py"]
+# Where they appear in a bubblewrap sandbox (see ForkServer.start): no host path is mounted
+# at its own place, so none can show in what a child reports.
+KIT_ROOT = Path(__file__).resolve().parent.parent
+SANDBOX_KIT = Path("/opt/kit")
+SANDBOX_CASES = Path("/opt/cases")
 GRADER_VERSION = "2"  # part of the journal key: bump when grading changes
 
 
@@ -58,6 +63,7 @@ class Settings:
     gradebook: bool
     progress: bool
     dask: str | None = None
+    allow_weak_isolation: bool = False
 
 
 def parse_args(argv):
@@ -85,6 +91,10 @@ def parse_args(argv):
     p.add_argument("--dask", default=None, metavar="SCHEDULER_ADDRESS",
                    help="run the sandboxed children on the workers of this Dask cluster "
                         "(tcp://HOST:8786; see benchmarks/README.md); --jobs is then ignored")
+    p.add_argument("--allow-weak-isolation", action="store_true",
+                   help="grade even where no mount namespace can be had (no bubblewrap, or a "
+                        "kernel without user namespaces): student code then sees the host's "
+                        "files, and every output says WEAKLY ISOLATED")
     a = p.parse_args(argv)
     course = (a.course or assignment.ROOT).resolve()
     config = course_config(course)
@@ -93,7 +103,7 @@ def parse_args(argv):
         assignment=a.assignment or assignment.ASSIGNMENT,
         jobs=max(1, a.jobs), timeout=a.timeout, memory_mb=a.memory_mb,
         db_url=a.db_url or config.get("db_url"), gradebook=not a.no_gradebook,
-        progress=not a.no_progress, dask=a.dask)
+        progress=not a.no_progress, dask=a.dask, allow_weak_isolation=a.allow_weak_isolation)
 
 
 def course_config(course):
@@ -243,16 +253,20 @@ def fingerprint(sources, problems):
 
 
 def write_payloads(directory):
-    """The cases of every function as npz files shared by all children (made once per batch)."""
+    """The cases of every function as npz files shared by all children (made once per batch):
+    <function>.npz the inputs, <function>.calls.npz the oracle's recorded calls (read only by
+    the oracle process of each fork server, never by a child that runs student code)."""
     for function in assignment.FUNCTIONS:
         flat = {"params#": json.dumps(verdict.dependency_params(function))}
         payload = verdict.make_cases_payload(function)
         flat["count#"] = np.array(len(payload))
+        calls_flat = {"count#": np.array(len(payload))}
         for i, (args, calls, _) in enumerate(payload):
             flat.update(structure.flatten(tuple(args), f"c{i}.args"))
-            flat.update(structure.flatten([(a, r) for a, r, _ in calls], f"c{i}.calls"))
-            flat[f"c{i}.aliases#"] = json.dumps([alias for _, _, alias in calls])
+            calls_flat.update(structure.flatten([(a, r) for a, r, _ in calls], f"c{i}.calls"))
+            calls_flat[f"c{i}.aliases#"] = json.dumps([alias for _, _, alias in calls])
         structure.save(Path(directory) / f"{function}.npz", flat)
+        structure.save(Path(directory) / f"{function}.calls.npz", calls_flat)
 
 
 class Runner:
@@ -293,7 +307,45 @@ class Runner:
 
     def describe(self):
         """One line for the log: how the children are isolated."""
-        return self.sandbox.detect_isolation().describe()
+        iso = self.sandbox.detect_isolation()
+        text = iso.describe()
+        if iso.bubblewrap:
+            text += (", per submission: new pid/mount/IPC namespaces, a fresh tmpfs job folder, "
+                     "no /proc, no capabilities; oracle answers kept out of the children")
+        return text
+
+    def isolation_detail(self):
+        """What results.json records of the isolation: the namespaces and the uid obtained."""
+        iso = self.sandbox.detect_isolation()
+        return {"mount_namespace": iso.bubblewrap, "pid_namespace": iso.pid_namespace,
+                "network_namespace": iso.network_namespace, "separate_uid": iso.user is not None,
+                "rlimits": iso.rlimits, "per_submission_namespaces": iso.bubblewrap,
+                "weak": not iso.bubblewrap}
+
+    def check_isolation(self, allow_weak):
+        """Refuse, in one line and before any grading, to run student code without a mount
+        namespace, unless allowed (--allow-weak-isolation)."""
+        iso = self.sandbox.detect_isolation()
+        if iso.bubblewrap:
+            # the fork server checks at its start that it can make each job's namespaces:
+            # start one now, so that a machine where it cannot fails once, before grading
+            slot = self.slots.get()
+            try:
+                if slot not in self.servers:
+                    self.servers[slot] = ForkServer(self, slot)
+            except RuntimeError as error:
+                raise SystemExit(f"error: {error}") from None
+            finally:
+                self.slots.put(slot)
+            return
+        if allow_weak:
+            return
+        why = "; ".join(n for n in iso.notes if "bwrap" in n or "bubblewrap" in n)[:300]
+        raise SystemExit(f"error: no mount namespace for student code on this machine "
+                         f"({why or 'bubblewrap does not work here'}): "
+                         f"{self.sandbox.HOW_TO_GET_BWRAP}; or pass --allow-weak-isolation to "
+                         "grade anyway (student code then sees the host's files, and every "
+                         "output says WEAKLY ISOLATED)")
 
     def observe(self, sources):
         slot = self.slots.get()
@@ -327,16 +379,41 @@ class ForkServer:
     def start(self):
         sandbox = self.runner.sandbox
         iso = sandbox.detect_isolation()
-        kill_all = ["--kill-all"] if iso.user is not None and iso.pid_namespace else []
         inside = sandbox.sandbox_path(self.workdir)
+        if iso.bubblewrap:
+            # a minimal root: the interpreter, numpy and the child's modules at neutral paths;
+            # each job gets its own namespaces, job folder and (as root) the slot's uid
+            exe, binds, env = sandbox.python_layout(SANDBOX_KIT / "site")
+            binds += [(f, SANDBOX_KIT / f.relative_to(KIT_ROOT)) for f in CHILD_FILES + [FORKSERVER]]
+            binds.append((self.runner.payload_dir, SANDBOX_CASES))
+            slot_iso = sandbox.for_slot(iso, self.slot)
+            if os.geteuid() == 0 and slot_iso.user is not None:
+                import pwd
+                entry = pwd.getpwnam(slot_iso.user)
+                mode = ["--mode", "root", "--child-id", f"{entry.pw_uid}:{entry.pw_gid}"]
+            else:
+                mode = ["--mode", "userns"]
+            argv = [exe, "-I", "-S", str(SANDBOX_KIT / "autograder" / FORKSERVER.name), str(inside),
+                    str(SANDBOX_CASES), *mode]
+            expose, hide, self.uid = (), (), None
+        else:  # weak isolation (allowed with --allow-weak-isolation): host paths as they are
+            argv = [sys.executable, "-I", str(FORKSERVER), str(inside), str(self.runner.payload_dir),
+                    "--mode", "plain"]
+            binds, env, expose, hide = (), None, self.runner.expose, self.runner.hide
         self.proc, self.iso = sandbox.spawn_isolated(
-            [sys.executable, "-I", str(FORKSERVER), str(inside), str(self.runner.payload_dir), *kill_all],
-            self.workdir, self.runner.limits, expose=self.runner.expose, hide=self.runner.hide,
-            slot=self.slot)
-        self.uid = sandbox.sandbox_uid(self.iso)
+            argv, self.workdir, self.runner.limits, expose=expose, hide=hide, env=env,
+            slot=self.slot, binds=binds, server=iso.bubblewrap)
+        if not iso.bubblewrap:
+            self.uid = sandbox.sandbox_uid(self.iso)
         self.buffer = b""
-        if self._readline(STARTUP_SECONDS) != "ready":
+        first = self._readline(STARTUP_SECONDS)
+        if first != "ready":
             self.stop()
+            failed = (_parse(first) or {}).get("failed")
+            if failed:
+                raise RuntimeError(f"the sandboxed fork server cannot isolate jobs here: {failed}; "
+                                   "run the tests in tests/test_sandbox.py to see what this "
+                                   "machine allows")
             raise RuntimeError("the sandboxed fork server did not start; run the tests in "
                                "tests/test_sandbox.py to see what this machine allows")
 
@@ -379,6 +456,7 @@ class ForkServer:
         if self.uid is not None:
             os.chown(job_dir, self.uid, -1)
         results = {function: {} for function in assignment.FUNCTIONS}
+        self.deadline = time.monotonic() + budget_seconds(self.runner.settings.timeout)
         try:
             self._run_units(job, [[f, "oracle"] for f in assignment.FUNCTIONS], results)
             own = []
@@ -398,11 +476,13 @@ class ForkServer:
         timeout = self.runner.settings.timeout
         job_dir = self.workdir / job
         remaining = list(remaining)
+        restarts = 0
         while remaining:
             if self.proc is None or self.proc.poll() is not None:
                 self.stop()
                 self.start()
-            request = {"dir": job, "units": remaining, "timeout": timeout}
+            budget = max(0.0, self.deadline - time.monotonic())
+            request = {"dir": job, "units": remaining, "timeout": timeout, "budget": budget}
             try:
                 self.proc.stdin.write((json.dumps(request) + "\n").encode())
                 self.proc.stdin.flush()
@@ -411,7 +491,15 @@ class ForkServer:
                 continue
             while remaining:
                 function, run = remaining[0]
-                message = _parse(self._readline(timeout + REPLY_GRACE_SECONDS))
+                # the server stops starting units when the budget is spent, so a line comes
+                # by then, plus the longest one unit can take
+                left = max(0.0, self.deadline - time.monotonic())
+                message = _parse(self._readline(left + unit_wait_seconds(timeout)))
+                if message is not None and "restart" in message and restarts < 3:
+                    # the server found its own limits changed: a new one runs this job again
+                    restarts += 1
+                    self.stop()
+                    break
                 remaining.pop(0)
                 if message is None or [message.get("function"), message.get("run")] != [function, run]:
                     # the server died or hung while running this unit: only it is charged
@@ -441,6 +529,20 @@ STARTUP_SECONDS = 60
 REPLY_GRACE_SECONDS = 5
 
 
+def unit_wait_seconds(timeout):
+    """How long the parent waits for the fork server's line about one unit: longer than the
+    server's kill of a batch that ran out of time (twice the limit: the function's own time
+    and as much for other cells' top-level code, see forkserver.CellClock), its clean-up,
+    and the unit's run alone again, so that an endless loop is reported as a timeout."""
+    return 2 * (2 * timeout + 1) + 2 * 2.0 + REPLY_GRACE_SECONDS
+
+
+def budget_seconds(timeout):
+    """The total time one submission may take in the sandbox, whatever it does: units not
+    started by then are reported as over budget."""
+    return 8 * timeout + 10
+
+
 def _parse(line):
     try:
         message = json.loads(line) if line else None
@@ -455,6 +557,11 @@ def _status_text(status, timeout):
     status = str(status)
     if status == "timeout":
         return f"TimeoutError: the function did not finish within {timeout:g} s (an endless loop?)"
+    if status == "budget":
+        return ("TimeoutError: not run: the submission used up its total time "
+                f"({budget_seconds(timeout):g} s) on functions that ran out of time")
+    if status == "lost":
+        return "Crash: the grading process of this submission stopped before this function"
     if status.startswith("signal "):
         number = int(status.split()[1])
         if number == signal.SIGSEGV:
@@ -643,7 +750,16 @@ def grade(settings, log=None, on_entry=None):
         for f in Path(payload_dir).iterdir():
             os.chmod(f, 0o644)
         runner = make_runner(settings, payload_dir)
+        if hasattr(runner, "check_isolation"):
+            try:
+                runner.check_isolation(settings.allow_weak_isolation)
+            except BaseException:
+                runner.close()
+                raise
         isolation = runner.describe()
+        detail = runner.isolation_detail() if hasattr(runner, "isolation_detail") else {}
+        if detail.get("weak"):
+            isolation = "WEAKLY ISOLATED (--allow-weak-isolation): " + isolation
         log(f"isolation: {isolation}")
         bar = _progress(len(submissions), settings.progress)
         try:
@@ -674,7 +790,7 @@ def grade(settings, log=None, on_entry=None):
             bar.close()
     if kept:
         log(f"{kept} unchanged submission(s) kept from the journal")
-    return {"assignment": settings.assignment, "isolation": isolation,
+    return {"assignment": settings.assignment, "isolation": isolation, "isolation_detail": detail,
             "students": {s: students[s] for s in sorted(students)}, "not_graded": sorted(failed)}
 
 
@@ -734,6 +850,8 @@ def main(argv):
     if writer is not None:
         writer.finish()
     print_table(results)
+    if (results.get("isolation_detail") or {}).get("weak"):
+        print(f"WEAKLY ISOLATED: {results['isolation']}", file=sys.stderr)
     if results["not_graded"]:
         print(f"error: {len(results['not_graded'])} submission(s) were not graded because the grader "
               f"failed on them ({', '.join(results['not_graded'][:5])}...): run the same command "

