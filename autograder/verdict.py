@@ -5,6 +5,8 @@ reference and the known-mistake variants (autograder.mistakes).
 """
 import copy
 import functools
+import json
+import re
 import types
 from dataclasses import dataclass, field
 
@@ -70,6 +72,92 @@ def _mode(obs, i, mode, runs):
         whole = obs.get(f"{mode}/error#")
         return None, (None if whole is None else str(whole)), False
     return flat, None, "mutated#" in run
+
+
+@functools.lru_cache(maxsize=None)
+def _allowed(function):
+    """Per case, {key: the shapes its array may have (None for a marker)} of every result
+    the grader can judge: the reference's and those of each known mistake (a mistake may
+    change the structure, e.g. caches overwritten by one cache)."""
+    allowed = []
+    for i, want in enumerate(expected_flat(function)):
+        keys = {}
+        flats = [want] + [_variant_result(function, i, m.code)[0]
+                          for m in mistakes.for_function(function)]
+        for flat in flats:
+            for key, value in (flat or {}).items():
+                if key.endswith("#"):
+                    keys.setdefault(key, None)
+                else:
+                    keys.setdefault(key, set()).add(np.shape(value))
+        allowed.append({k: (None if v is None else frozenset(v)) for k, v in keys.items()})
+    return tuple(allowed)
+
+
+_COUNT_MARKER = re.compile(r"(tuple|list):\d{1,6}")
+SCREEN_TEXT_CHARS = 2000
+
+
+def _marker_ok(marker):
+    """Is a structure marker one the comparison can read (dict: needs a JSON list of str)?"""
+    if marker.startswith(("tuple:", "list:")):
+        return _COUNT_MARKER.fullmatch(marker) is not None
+    if marker.startswith("dict:"):
+        try:
+            keys = json.loads(marker[5:])
+        except (ValueError, RecursionError):
+            return False
+        return isinstance(keys, list) and all(isinstance(k, str) for k in keys)
+    return True
+
+
+def _stand_in(value):
+    """An array of the same dtype and shape as `value` that holds no memory (zeros, every
+    stride 0): enough to say "has shape (10**7,), expected (5, 10)"."""
+    return np.lib.stride_tricks.as_strided(np.zeros(1, value.dtype), value.shape,
+                                           (0,) * value.ndim, writeable=False)
+
+
+def screen(function, run, obs):
+    """The observations of one run of `function` that a child sent, cut down to what can be
+    judged: only the keys of the expected per-case structure (those of the reference or
+    of a known mistake) and the run's notes (error#, mutated#, random#); markers are
+    text (cut, UTF-8 safe) and well formed; arrays of a shape that is never expected
+    keep their shape but not their numbers.  What is kept is a copy, so the child's
+    results file can be let go.  Never raises."""
+    from . import untrusted
+    allowed = _allowed(function)
+    out = {}
+
+    def text(value):
+        return untrusted.json_text(value, SCREEN_TEXT_CHARS) if isinstance(value, str) else None
+
+    if run == "oracle" and isinstance(obs.get("random#"), str):
+        out["random#"] = text(obs["random#"])
+    for key, value in obs.items():
+        head, _, rest = key.partition("/")
+        mode, _, rest = rest.partition("/")
+        if mode != run or not head.startswith("c") or not head[1:].isdigit():
+            continue
+        i = int(head[1:])
+        if i >= len(allowed) or head != f"c{i}":
+            continue
+        if rest in ("error#", "mutated#"):
+            if isinstance(value, str):
+                out[key] = text(value)
+            continue
+        if rest not in allowed[i]:
+            continue
+        shapes = allowed[i][rest]
+        if shapes is None:
+            if isinstance(value, str):
+                out[key] = text(value) if _marker_ok(value) else "a malformed structure marker"
+        elif type(value) is np.ndarray and value.dtype.kind in "biuf":
+            out[key] = np.array(value) if value.shape in shapes else _stand_in(value)
+    for key, value in list(out.items()):  # a marker "ndarray" needs its numbers
+        if key.endswith("#") and value in ("ndarray", "scalar") and key[:-1] not in out:
+            out[key] = "an array marker without its numbers"
+    return out
 
 
 def judge(function, obs, points=None):
@@ -144,12 +232,15 @@ def judge(function, obs, points=None):
 
 def run_passes(function, obs, mode):
     """Does one run ("oracle" or "own") of a function give the expected results on every case?"""
-    runs = _by_case(obs)
-    for i, want in enumerate(expected_flat(function)):
-        flat, error, _ = _mode(obs, i, mode, runs)
-        if flat is None or error is not None or compare(function, want, flat):
-            return False
-    return True
+    try:
+        runs = _by_case(obs)
+        for i, want in enumerate(expected_flat(function)):
+            flat, error, _ = _mode(obs, i, mode, runs)
+            if flat is None or error is not None or compare(function, want, flat):
+                return False
+        return True
+    except Exception:  # noqa: BLE001 -- never stops the batch; judge() says what went wrong
+        return False
 
 
 def _run_variant(mistake, args):
