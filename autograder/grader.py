@@ -389,8 +389,28 @@ class ForkServer:
                     own.append([function, "own"])
             self._run_units(job, own, results)
         finally:
-            untrusted.remove_tree(job_dir)  # any depth, any rights the child left
+            # the job folder and whatever student code left next to it (the server's cwd):
+            # any depth, any rights; the next submission starts from an empty folder
+            untrusted.clear_folder(self.workdir)
         return results
+
+    def _tidy(self, job):
+        """Before a restart: delete what student code left in the folder (a folder chain of
+        any depth, files without rights), keeping only the job's job.json."""
+        try:
+            names = os.listdir(self.workdir)
+        except OSError:
+            return
+        for name in names:
+            if name != job:
+                untrusted.remove_tree(self.workdir / name)
+        try:
+            names = os.listdir(self.workdir / job)
+        except OSError:
+            return
+        for name in names:
+            if name != "job.json":
+                untrusted.remove_tree(self.workdir / job / name)
 
     def _run_units(self, job, remaining, results):
         """Run [function, run] units in the fork server, into results; restart it as needed."""
@@ -400,6 +420,7 @@ class ForkServer:
         while remaining:
             if self.proc is None or self.proc.poll() is not None:
                 self.stop()
+                self._tidy(job)
                 self.start()
             request = {"dir": job, "units": remaining, "timeout": timeout}
             try:
@@ -466,7 +487,10 @@ def _status_text(status, timeout):
     return f"Crash: the process exited with status {status.split()[-1]} while running this function (os._exit?)"
 
 
-MAX_RESULT_BYTES = 64 * 2**20
+# One results file (one function, one run): the biggest honest one (lstm_forward, five
+# cases) is about 150 KB; a wrong result of a few big arrays still fits.  The parent reads
+# at most this much of what one child sent.
+MAX_RESULT_BYTES = 16 * 2**20
 
 
 def _load_results(data, function, run):
@@ -526,7 +550,8 @@ def _grader_fault_text(step, error):
     """The message of a function whose grading failed inside the grader itself (the
     traceback goes to the grader's log, stderr)."""
     import traceback
-    print(f"grader fault while {step}:\n{untrusted.shown(traceback.format_exc())}", file=sys.stderr)
+    print(f"grader fault while {step}:\n{untrusted.shown(traceback.format_exc(), lines=True)}",
+          file=sys.stderr)
     return (f"Scored 0 because the grader itself failed while {step} ({type(error).__name__}): "
             "this is a fault of the grader, not a judgement of your code. Tell the instructor, "
             "who sees the details in the grader's log.")
@@ -680,7 +705,7 @@ def grade(settings, log=None, on_entry=None):
             import traceback
             log(f"{untrusted.shown(student)}: the grader failed on this submission; it is not "
                 "saved, so running the same command again retries it:\n"
-                f"{untrusted.shown(traceback.format_exc())}")
+                f"{untrusted.shown(traceback.format_exc(), lines=True)}")
             failed.append(student)
             students[student] = error_entry(GRADER_FAULT)
         else:

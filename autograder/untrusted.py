@@ -15,6 +15,7 @@ value for any input and never raises.
     csv_field(value)          shown() that a spreadsheet cannot read as a formula
     gradebook_id(student)     a valid nbgrader student id for any folder name
     remove_tree(path)         delete a folder tree of any depth, never raising
+    clear_folder(path)        the same for what a folder holds, keeping the folder
 """
 import hashlib
 import os
@@ -64,16 +65,16 @@ def _escape(ch):
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def shown(value, limit=None):
+def shown(value, limit=None, lines=False):
     """`value` as one line a terminal or a spreadsheet shows as it is: every control,
     format, surrogate or separator character is written out as an escape (\\x1b, \\u202e,
     \\udcff; a newline as \\x0a), so none can move the cursor, recolour the screen or
-    reverse the text that follows."""
+    reverse the text that follows.  lines=True keeps the newlines (a log's traceback)."""
     text = _cut(_str(value), limit)
     if text.isascii() and text.isprintable():
         return text
-    return "".join(_escape(ch) if unicodedata.category(ch) in HIDDEN_CATEGORIES else ch
-                   for ch in text)
+    return "".join(_escape(ch) if unicodedata.category(ch) in HIDDEN_CATEGORIES and
+                   not (lines and ch == "\n") else ch for ch in text)
 
 
 def csv_field(value):
@@ -170,6 +171,24 @@ def _clear(fd, top_fd, depth, counter):
         except OSError:
             continue
     return done
+
+
+def clear_folder(path):
+    """Delete everything inside the folder `path` and keep the folder (as remove_tree,
+    never raises); True when it is empty."""
+    try:
+        top = _open_dir(os.fspath(path), None)
+    except (OSError, ValueError):
+        return False
+    try:
+        while _clear(top, top, 1, [0]):
+            pass
+        with os.scandir(top) as it:
+            return next(it, None) is None
+    except Exception:  # noqa: BLE001 -- never raise
+        return False
+    finally:
+        os.close(top)
 
 
 def remove_tree(path):
