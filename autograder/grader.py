@@ -218,7 +218,8 @@ def read_submission(path):
             problems[name] = (f"{len(mine)} cells carry the id of {name}: a copied cell keeps the "
                               "id of the original; delete the copies and keep one")
         elif mine[0].get("cell_type") != "code":
-            problems[name] = (f"the cell of {name} was changed into a {mine[0].get('cell_type')} "
+            kind = untrusted.json_text(mine[0].get("cell_type"), 40)  # metadata: any text
+            problems[name] = (f"the cell of {name} was changed into a {kind} "
                               "cell: change it back to a code cell")
         else:
             source = mine[0].get("source", "")

@@ -313,6 +313,16 @@ def test_nothing_is_left_in_the_grader_temporary_folder(batch):
     assert left == []
 
 
+def test_a_second_run_keeps_everyone_from_the_journal(batch, tmp_path):
+    """Does the same command, run again, keep every student from the journal (odd folder
+    names included) and write the same results?"""
+    course, out = batch["course"], batch["out"]
+    results, proc, _ = run_measured(course / "submitted", out, course, scratch=tmp_path)
+    stderr = proc.stderr.decode(errors="replace")
+    assert f"{len(batch['results']['students'])} unchanged submission(s) kept from the journal" in stderr
+    assert results["students"] == batch["results"]["students"]
+
+
 # ---------------------------------------------------------------------------
 # class 5: the results channel
 # ---------------------------------------------------------------------------
