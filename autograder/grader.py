@@ -492,6 +492,7 @@ def _status_text(status, timeout):
 # cases) is about 150 KB; a wrong result of a few big arrays still fits.  The parent reads
 # at most this much of what one child sent.
 MAX_RESULT_BYTES = 16 * 2**20
+KEEP_RESULT_BYTES = 2**20  # a results file up to this size stays in memory as it is
 
 
 def _load_results(data, function, run):
@@ -506,7 +507,9 @@ def _load_results(data, function, run):
     except Exception as error:  # noqa: BLE001 -- untrusted bytes
         return _error_obs(f"its results could not be read ({type(error).__name__})", run)
     try:
-        return verdict.screen(function, run, obs)
+        # a small file (every honest one) is kept as it is; the arrays of a big one are
+        # copied, so that its bytes are let go here
+        return verdict.screen(function, run, obs, copy=len(data) > KEEP_RESULT_BYTES)
     except Exception as error:  # noqa: BLE001 -- the grader's own fault
         return _error_obs(_grader_fault_text(f"reading the results of {function}", error), run)
 

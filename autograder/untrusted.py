@@ -55,9 +55,13 @@ def json_text(value, limit=None):
     """`value` as text that always encodes to UTF-8 (lone surrogates become the six
     characters \\udcff), cut to `limit` characters."""
     text = _cut(_str(value), limit)
-    if any(_is_surrogate(ch) for ch in text):
-        text = "".join(f"\\u{ord(ch):04x}" if _is_surrogate(ch) else ch for ch in text)
-    return text
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")  # fails only on a lone surrogate
+        return text
+    except UnicodeEncodeError:
+        return "".join(f"\\u{ord(ch):04x}" if _is_surrogate(ch) else ch for ch in text)
 
 
 def _escape(ch):

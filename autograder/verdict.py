@@ -111,6 +111,14 @@ def _marker_ok(marker):
     return True
 
 
+@functools.lru_cache(maxsize=4096)
+def _screened_marker(marker):
+    """A marker as screen() keeps it (markers repeat from case to case: worked out once)."""
+    from . import untrusted
+    return untrusted.json_text(marker, SCREEN_TEXT_CHARS) if _marker_ok(marker) \
+        else "a malformed structure marker"
+
+
 def _stand_in(value):
     """An array of the same dtype and shape as `value` that holds no memory (zeros, every
     stride 0): enough to say "has shape (10**7,), expected (5, 10)"."""
@@ -118,42 +126,43 @@ def _stand_in(value):
                                            (0,) * value.ndim, writeable=False)
 
 
-def screen(function, run, obs):
+def screen(function, run, obs, copy=True):
     """The observations of one run of `function` that a child sent, cut down to what can be
     judged: only the keys of the expected per-case structure (those of the reference or
     of a known mistake) and the run's notes (error#, mutated#, random#); markers are
     text (cut, UTF-8 safe) and well formed; arrays of a shape that is never expected
-    keep their shape but not their numbers.  What is kept is a copy, so the child's
-    results file can be let go.  Never raises."""
+    keep their shape but not their numbers.  copy -- copy the arrays kept, so that the
+    child's results file can be let go (the caller may skip it for a small file).
+    Never raises on any obs of str keys."""
     from . import untrusted
     allowed = _allowed(function)
+    cases = {f"c{i}": i for i in range(len(allowed))}
     out = {}
-
-    def text(value):
-        return untrusted.json_text(value, SCREEN_TEXT_CHARS) if isinstance(value, str) else None
-
     if run == "oracle" and isinstance(obs.get("random#"), str):
-        out["random#"] = text(obs["random#"])
+        out["random#"] = untrusted.json_text(obs["random#"], SCREEN_TEXT_CHARS)
     for key, value in obs.items():
-        head, _, rest = key.partition("/")
-        mode, _, rest = rest.partition("/")
-        if mode != run or not head.startswith("c") or not head[1:].isdigit():
+        parts = key.split("/", 2)
+        if len(parts) != 3 or parts[1] != run:
             continue
-        i = int(head[1:])
-        if i >= len(allowed) or head != f"c{i}":
+        i = cases.get(parts[0])
+        if i is None:
             continue
+        rest = parts[2]
         if rest in ("error#", "mutated#"):
             if isinstance(value, str):
-                out[key] = text(value)
+                out[key] = untrusted.json_text(value, SCREEN_TEXT_CHARS)
             continue
-        if rest not in allowed[i]:
+        shapes = allowed[i].get(rest, False)
+        if shapes is False:
             continue
-        shapes = allowed[i][rest]
         if shapes is None:
             if isinstance(value, str):
-                out[key] = text(value) if _marker_ok(value) else "a malformed structure marker"
+                out[key] = _screened_marker(value)
         elif type(value) is np.ndarray and value.dtype.kind in "biuf":
-            out[key] = np.array(value) if value.shape in shapes else _stand_in(value)
+            if value.shape not in shapes:
+                out[key] = _stand_in(value)
+            else:
+                out[key] = np.array(value) if copy else value
     for key, value in list(out.items()):  # a marker "ndarray" needs its numbers
         if key.endswith("#") and value in ("ndarray", "scalar") and key[:-1] not in out:
             out[key] = "an array marker without its numbers"
