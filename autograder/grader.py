@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import queue
-import shutil
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import assignment, structure, verdict
+from . import assignment, structure, untrusted, verdict
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 FORKSERVER = Path(__file__).resolve().parent / "forkserver.py"
@@ -134,8 +133,13 @@ def find_submissions(settings):
     if not settings.submitted.is_dir():
         raise SystemExit(f"error: {settings.submitted} is not a directory of submissions")
     found = {}
-    for student in sorted(p for p in settings.submitted.iterdir() if p.is_dir()):
-        found[student.name] = student / settings.assignment
+    for student in sorted(settings.submitted.iterdir()):
+        try:
+            is_folder = student.is_dir()
+        except OSError:  # a folder the grader cannot even look at: load_submission says so
+            is_folder = True
+        if is_folder:
+            found[student.name] = student / settings.assignment
     return found
 
 
@@ -229,7 +233,8 @@ def read_submission(path):
             problems[name] = (f"{len(mine)} cells carry the id of {name}: a copied cell keeps the "
                               "id of the original; delete the copies and keep one")
         elif mine[0].get("cell_type") != "code":
-            problems[name] = (f"the cell of {name} was changed into a {mine[0].get('cell_type')} "
+            kind = untrusted.json_text(mine[0].get("cell_type"), 40)  # metadata: any text
+            problems[name] = (f"the cell of {name} was changed into a {kind} "
                               "cell: change it back to a code cell")
         else:
             source = mine[0].get("source", "")
@@ -359,7 +364,7 @@ class Runner:
     def close(self):
         for server in self.servers.values():
             server.stop()
-            shutil.rmtree(server.workdir, ignore_errors=True)
+            untrusted.remove_tree(server.workdir)  # any depth, any rights the child left
         self.servers.clear()
         for fd in self.locks:
             os.close(fd)
@@ -468,8 +473,28 @@ class ForkServer:
                     own.append([function, "own"])
             self._run_units(job, own, results)
         finally:
-            shutil.rmtree(job_dir, ignore_errors=True)
+            # the job folder and whatever student code left next to it (the server's cwd):
+            # any depth, any rights; the next submission starts from an empty folder
+            untrusted.clear_folder(self.workdir)
         return results
+
+    def _tidy(self, job):
+        """Before a restart: delete what student code left in the folder (a folder chain of
+        any depth, files without rights), keeping only the job's job.json."""
+        try:
+            names = os.listdir(self.workdir)
+        except OSError:
+            return
+        for name in names:
+            if name != job:
+                untrusted.remove_tree(self.workdir / name)
+        try:
+            names = os.listdir(self.workdir / job)
+        except OSError:
+            return
+        for name in names:
+            if name != "job.json":
+                untrusted.remove_tree(self.workdir / job / name)
 
     def _run_units(self, job, remaining, results):
         """Run [function, run] units in the fork server, into results; restart it as needed."""
@@ -480,6 +505,7 @@ class ForkServer:
         while remaining:
             if self.proc is None or self.proc.poll() is not None:
                 self.stop()
+                self._tidy(job)
                 self.start()
             budget = max(0.0, self.deadline - time.monotonic())
             request = {"dir": job, "units": remaining, "timeout": timeout, "budget": budget}
@@ -517,7 +543,7 @@ class ForkServer:
         if status == "ok":
             try:
                 return _load_results(self.runner.sandbox.read_job_file(
-                    job_dir, f"out_{function}.{run}.obs", MAX_RESULT_BYTES), run)
+                    job_dir, f"out_{function}.{run}.obs", MAX_RESULT_BYTES), function, run)
             except FileNotFoundError:
                 return _error_obs("Crash: the function ended the process without a result (os._exit?)", run)
             except (OSError, ValueError) as error:  # the child owns these files
@@ -574,23 +600,30 @@ def _status_text(status, timeout):
     return f"Crash: the process exited with status {status.split()[-1]} while running this function (os._exit?)"
 
 
-MAX_RESULT_BYTES = 64 * 2**20
+# One results file (one function, one run): the biggest honest one (lstm_forward, five
+# cases) is about 150 KB; a wrong result of a few big arrays still fits.  The parent reads
+# at most this much of what one child sent.
+MAX_RESULT_BYTES = 16 * 2**20
+KEEP_RESULT_BYTES = 2**20  # a results file up to this size stays in memory as it is
 
 
-def _load_results(data, run):
-    """The observations of one run from the child's results file; keys of other runs are dropped."""
+def _load_results(data, function, run):
+    """The observations of one run from the child's results file, screened
+    (verdict.screen): only the keys of this run and of the expected per-case structure,
+    copied, so that the bytes the child sent are let go here.  Never raises."""
     try:
         obs = structure.loads(data)
+    except structure.TooLarge as error:
+        return _error_obs("its results are far larger than what the function has to return "
+                          f"({error}): return only the values the notebook asks for", run)
     except Exception as error:  # noqa: BLE001 -- untrusted bytes
         return _error_obs(f"its results could not be read ({type(error).__name__})", run)
-    return {k: v for k, v in obs.items() if _of_run(k, run)}
-
-
-def _of_run(key, run):
-    """Is this observation key one that the given run makes ("c3/own/out.0", "own/error#")?"""
-    parts = key.split("/")
-    return (key == "random#" and run == "oracle") or parts[0] == run or \
-        (len(parts) > 1 and parts[1] == run)
+    try:
+        # a small file (every honest one) is kept as it is; the arrays of a big one are
+        # copied, so that its bytes are let go here
+        return verdict.screen(function, run, obs, copy=len(data) > KEEP_RESULT_BYTES)
+    except Exception as error:  # noqa: BLE001 -- the grader's own fault
+        return _error_obs(_grader_fault_text(f"reading the results of {function}", error), run)
 
 
 def _error_obs(text, run):
@@ -610,15 +643,53 @@ JUDGED_MAX = 4096
 def _judge(function, obs):
     """verdict.judge(function, obs), remembered by the exact observations: students who
     hand in the same solution (or make the same mistake) return bit-identical results,
-    and their verdict is worked out once."""
-    key = (function, _digest(obs))
-    found = _JUDGED.get(key)
-    if found is None:
-        found = verdict.judge(function, obs)
-        if len(_JUDGED) >= JUDGED_MAX:
-            _JUDGED.clear()
-        _JUDGED[key] = found
-    return found
+    and their verdict is worked out once.
+
+    Guarded: an error inside the judge costs this function only, with a message saying
+    that the grader failed (never raises)."""
+    try:
+        key = (function, _digest(obs))
+        found = _JUDGED.get(key)
+        if found is None:
+            found = verdict.judge(function, obs)
+            if len(_JUDGED) >= JUDGED_MAX:
+                _JUDGED.clear()
+            _JUDGED[key] = found
+        return found
+    except Exception as error:  # noqa: BLE001 -- one function, not the batch
+        return verdict.FunctionResult(function, 0.0, assignment.points()[function], False,
+                                      ["GRADER_FAULT"],
+                                      _grader_fault_text(f"judging {function}", error))
+
+
+def _grader_fault_text(step, error):
+    """The message of a function whose grading failed inside the grader itself (the
+    traceback goes to the grader's log, stderr)."""
+    import traceback
+    print(f"grader fault while {step}:\n{untrusted.shown(traceback.format_exc(), lines=True)}",
+          file=sys.stderr)
+    return (f"Scored 0 because the grader itself failed while {step} ({type(error).__name__}): "
+            "this is a fault of the grader, not a judgement of your code. Tell the instructor, "
+            "who sees the details in the grader's log.")
+
+
+MESSAGE_CHARS = 8000  # longest text kept in a results entry
+
+
+def clean_entry(entry, depth=0):
+    """A copy of a results entry in which every text encodes to UTF-8 and JSON (lone
+    surrogates written out) and is at most MESSAGE_CHARS long.  Never raises."""
+    if isinstance(entry, str):
+        return untrusted.json_text(entry, MESSAGE_CHARS)
+    if depth > 6:
+        return None
+    if isinstance(entry, dict):
+        return {untrusted.json_text(k, MESSAGE_CHARS): clean_entry(v, depth + 1) for k, v in entry.items()}
+    if isinstance(entry, (list, tuple)):
+        return [clean_entry(v, depth + 1) for v in entry]
+    if entry is None or isinstance(entry, (bool, int, float)):
+        return entry
+    return untrusted.json_text(entry, MESSAGE_CHARS)
 
 
 def _digest(obs):
@@ -634,7 +705,9 @@ def _digest(obs):
         part(b"k", key.encode(errors="surrogatepass"))
         if isinstance(value, np.ndarray):
             part(b"t", f"{value.dtype.str}{value.shape}".encode())
-            part(b"a", np.ascontiguousarray(value).tobytes())
+            # an array that is not contiguous is screen()'s zero stand-in: its dtype and
+            # shape say all, and its numbers are never made
+            part(b"a", value.tobytes() if value.flags.c_contiguous else b"zeros")
         else:
             part(b"s", str(value).encode(errors="surrogatepass"))
     return h.digest()
@@ -646,8 +719,9 @@ def judge_submission(sources, problems, observations):
     pts = assignment.points()
     for name in assignment.FUNCTIONS:
         if name in problems:
-            functions[name] = verdict.FunctionResult(name, 0.0, pts[name], False, ["CELL_MISSING"],
-                                                     problems[name]).as_dict()
+            functions[name] = verdict.FunctionResult(
+                name, 0.0, pts[name], False, ["CELL_MISSING"],
+                untrusted.json_text(problems[name], MESSAGE_CHARS)).as_dict()
         else:
             functions[name] = _judge(name, observations[name]).as_dict()
     return {"total": float(sum(f["score"] for f in functions.values())),
@@ -688,20 +762,31 @@ class Journal:
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def _path(self, student):
-        return self.dir / (hashlib.sha256(student.encode()).hexdigest()[:32] + ".json")
+        # any folder name: one that is not UTF-8 comes as lone surrogates (os.fsdecode)
+        return self.dir / (untrusted.digest(student, 32) + ".json")
 
     def get(self, student, key):
+        """The kept entry of a student whose submission is unchanged, else None (never raises)."""
         try:
             record = json.loads(self._path(student).read_text())
-        except (OSError, ValueError):
-            return None
-        return record["entry"] if record.get("key") == key and record.get("student") == student else None
+            if record.get("key") == key and record.get("student") == student and \
+                    isinstance(record.get("entry"), dict):
+                return record["entry"]
+        except Exception:  # noqa: BLE001 -- a damaged journal file means: grade again
+            pass
+        return None
 
     def put(self, student, key, entry):
+        """Keep one finished entry; False (and nothing kept) if it cannot be written."""
         path = self._path(student)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"student": student, "key": key, "entry": entry}))
-        os.replace(tmp, path)
+        try:
+            # ASCII JSON: lone surrogates of a folder name are kept as \\udcff escapes
+            tmp.write_text(json.dumps({"student": student, "key": key, "entry": entry}))
+            os.replace(tmp, path)
+            return True
+        except (OSError, ValueError, TypeError):
+            return False
 
 
 def make_runner(settings, payload_dir):
@@ -731,16 +816,23 @@ def grade(settings, log=None, on_entry=None):
 
     def finished(future, student, key):
         try:
-            entry = future.result()
+            entry = clean_entry(future.result())
         except Exception:  # noqa: BLE001 -- a fault of the grader, not of the student
             import traceback
-            log(f"{student}: the grader failed on this submission; it is not saved, "
-                f"so running the same command again retries it:\n{traceback.format_exc()}")
+            log(f"{untrusted.shown(student)}: the grader failed on this submission; it is not "
+                "saved, so running the same command again retries it:\n"
+                f"{untrusted.shown(traceback.format_exc(), lines=True)}")
             failed.append(student)
             students[student] = error_entry(GRADER_FAULT)
         else:
-            journal.put(student, key, entry)
-            on_entry(student, entry)
+            if not journal.put(student, key, entry):
+                log(f"{untrusted.shown(student)}: could not be kept in the journal; the next "
+                    "run grades it again")
+            try:
+                on_entry(student, entry)
+            except Exception as error:  # noqa: BLE001 -- e.g. the gradebook: the batch goes on
+                log(f"{untrusted.shown(student)}: not passed on ({type(error).__name__}: "
+                    f"{untrusted.shown(error, 300)})")
             students[student] = entry
         bar.update(1)
 
@@ -772,7 +864,7 @@ def grade(settings, log=None, on_entry=None):
                     key, sources, problems, error = load_submission(settings, folder)
                     entry = journal.get(student, key)
                     if entry is not None:
-                        students[student] = entry
+                        students[student] = entry = clean_entry(entry)
                         on_entry(student, entry)
                         kept += 1
                         bar.update(1)
@@ -804,10 +896,15 @@ def _progress(total, enabled):
 
 
 def print_table(results, file=sys.stdout):
-    """Per-student, per-function scores as a text table."""
+    """Per-student, per-function scores as a text table.
+
+    Student ids and errors are shown with every control, format (bidi) and surrogate
+    character written out as an escape (untrusted.shown): a folder name cannot move the
+    cursor, recolour the terminal or reverse the columns that follow it."""
     names = list(assignment.FUNCTIONS)
     short = [n.replace("_forward", "_fwd").replace("_backward", "_bwd") for n in names]
-    width = max([7] + [len(s) for s in results["students"]])
+    ids = {student: untrusted.shown(student, ID_CHARS) for student in results["students"]}
+    width = max([7] + [len(s) for s in ids.values()])
     print("student".ljust(width) + "  " + "  ".join(s.rjust(max(len(s), 5)) for s in short) +
           "   total", file=file)
     for student, entry in results["students"].items():
@@ -815,10 +912,14 @@ def print_table(results, file=sys.stdout):
         for n, s in zip(names, short):
             f = entry["functions"].get(n)
             cells.append(("-" if f is None else f"{f['score']:g}").rjust(max(len(s), 5)))
-        line = student.ljust(width) + "  " + "  ".join(cells) + f"  {entry['total']:g}/{entry['max']:g}"
+        line = ids[student].ljust(width) + "  " + "  ".join(cells) + \
+            f"  {entry['total']:g}/{entry['max']:g}"
         if entry["error"]:
-            line += f"   ({entry['error'][:60]})"
+            line += f"   ({untrusted.shown(entry['error'][:60])})"
         print(line, file=file)
+
+
+ID_CHARS = 60  # longest student id shown in the score table
 
 
 def main(argv):
@@ -834,7 +935,9 @@ def main(argv):
             print(f"error: {error}", file=sys.stderr)
             return 2
     try:
-        results = grade(settings, on_entry=writer.put if writer else None)
+        # the gradebook gets a valid nbgrader id for any folder name (untrusted.gradebook_id)
+        results = grade(settings, on_entry=(lambda student, entry: writer.put(
+            untrusted.gradebook_id(student), entry)) if writer else None)
     except BaseException as error:
         if writer is not None:  # what was graded is saved in any case
             writer.stop()
@@ -854,7 +957,7 @@ def main(argv):
         print(f"WEAKLY ISOLATED: {results['isolation']}", file=sys.stderr)
     if results["not_graded"]:
         print(f"error: {len(results['not_graded'])} submission(s) were not graded because the grader "
-              f"failed on them ({', '.join(results['not_graded'][:5])}...): run the same command "
+              f"failed on them ({', '.join(map(untrusted.shown, results['not_graded'][:5]))}...): run the same command "
               "again to retry them (the others are kept)", file=sys.stderr)
         return 3
     n = len(results["students"])

@@ -46,6 +46,8 @@ from matplotlib.ticker import MaxNLocator
 
 from rnn_utils import FUNCTIONS as _FUNCTIONS
 
+from . import untrusted
+
 __all__ = [
     "FUNCTIONS",
     "FEEDBACK_FIELDS",
@@ -131,7 +133,8 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write_bytes(path, text.encode("utf-8"))
+    # a lone surrogate that got this far is written out as \udcff, never an error
+    _atomic_write_bytes(path, text.encode("utf-8", "backslashreplace"))
 
 
 def _number(value: Any) -> float:
@@ -153,11 +156,10 @@ def _redact(text: str) -> str:
     return _MARKER_BLOCK.sub(_REDACTED, text)
 
 
-def _csv_safe(text: str) -> str:
-    """Stop a spreadsheet from reading free text as a formula."""
-    if text and text[0] in "=+-@\t\r":
-        return "'" + text
-    return text
+def _csv_safe(text: Any) -> str:
+    """A CSV cell a spreadsheet shows as plain text: no formula start (=, +, -, @, tab,
+    CR), no control, bidi or surrogate character (see autograder.untrusted.csv_field)."""
+    return untrusted.csv_field(text)
 
 
 def feedback_filename(student_id: str) -> str:
@@ -171,7 +173,7 @@ def feedback_filename(student_id: str) -> str:
     sid = str(student_id)
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", sid).lstrip(".")[:80]
     if safe != sid or not safe:
-        digest = hashlib.sha256(sid.encode("utf-8")).hexdigest()[:10]
+        digest = hashlib.sha256(sid.encode("utf-8", "surrogatepass")).hexdigest()[:10]
         safe = (safe + "-" if safe else "") + digest
     return safe + ".html"
 
@@ -208,7 +210,7 @@ def _student_view(student_id: str, entry: dict | None, functions: list[str]) -> 
     total = _number(entry.get("total"))
     max_total = _number(entry.get("max"))
     return {
-        "id": str(student_id),
+        "id": untrusted.json_text(student_id),
         "file": feedback_filename(student_id),
         "total": total,
         "max": max_total,
@@ -497,13 +499,14 @@ def _plot_diagnoses(rows: list[dict]) -> bytes:
 def _grades_csv(views: Iterable[dict], functions: list[str]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["student_id", "total", "max", *functions, "error"])
+    writer.writerow([_csv_safe(name) for name in ("student_id", "total", "max", *functions, "error")])
     for s in views:
-        writer.writerow([
+        # every field, the numbers too: none may start a formula or hold a control character
+        writer.writerow([_csv_safe(field) for field in (
             s["id"], _fmt(s["total"]), _fmt(s["max"]),
             *(_fmt(f["score"]) for f in s["functions"]),
-            _csv_safe(s["error"] or ""),
-        ])
+            s["error"] or "",
+        )])
     return buf.getvalue()
 
 

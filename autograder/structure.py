@@ -110,6 +110,18 @@ def load(path, max_bytes=None):
 MAGIC = b"RNNOBS1\n"
 _DTYPES = {"<f8", "<f4", "<f2", "<i8", "<i4", "<i2", "|i1", "<u8", "<u4", "<u2", "|u1", "|b1"}
 
+# What loads() accepts from a child, whatever it sends.  The results of one run of the
+# biggest function (lstm_forward, five cases) hold about 1,500 entries in a 150 KB
+# header, with keys of at most 25 characters and markers of at most 100: the limits
+# leave ten times that room, and keep what the parent builds from one file small
+# (header parsed only once its size is known; no entry is made past MAX_ENTRIES).
+MAX_HEADER_BYTES = 2 * 2**20   # the JSON header (markers, array descriptions)
+MAX_ENTRIES = 20_000           # markers + arrays in one results file
+MAX_KEY_CHARS = 256            # one key (a path such as c3/own/out[1][0]['Wax'])
+MAX_TEXT_CHARS = 4096          # one marker or error text
+MAX_NDIM = 8                   # dimensions of one array
+MAX_DIM = 2**31                # length of one dimension
+
 
 def dumps(flat):
     """bytes of a flat dict of str markers and numeric arrays (see loads)."""
@@ -129,32 +141,53 @@ def dumps(flat):
 
 
 def loads(data):
-    """The flat dict that dumps() wrote.  Raises ValueError for anything malformed:
-    the bytes come from a child that ran student code."""
+    """The flat dict that dumps() wrote.  The bytes come from a child that ran student
+    code: anything malformed raises ValueError, anything past the limits above raises
+    TooLarge (before the parent builds it), and nothing else is ever raised."""
+    try:
+        return _loads(data)
+    except (ValueError, TooLarge):
+        raise
+    except (RecursionError, MemoryError, TypeError, KeyError, OverflowError, struct.error):
+        raise ValueError("the results file is malformed") from None
+
+
+def _loads(data):
     start = len(MAGIC) + 8
     if len(data) < start or data[:len(MAGIC)] != MAGIC:
         raise ValueError("not a results file")
     (size,) = struct.unpack("<Q", data[len(MAGIC):start])
+    if size > MAX_HEADER_BYTES:
+        raise TooLarge(f"its header is {size} bytes, more than the {MAX_HEADER_BYTES} allowed")
+    if start + size > len(data):
+        raise ValueError("the results file is cut short")
     try:
-        header = json.loads(data[start:start + size])
+        header = json.loads(bytes(data[start:start + size]))
         strings, arrays = header["strings"], header["arrays"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise ValueError("the header of the results file is malformed") from None
-    if not isinstance(strings, dict) or not isinstance(arrays, list) or \
-            not all(isinstance(k, str) and isinstance(v, str) for k, v in strings.items()):
+    if not isinstance(strings, dict) or not isinstance(arrays, list):
         raise ValueError("the header of the results file is malformed")
+    if len(strings) + len(arrays) > MAX_ENTRIES:
+        raise TooLarge(f"it holds {len(strings) + len(arrays)} entries, more than the "
+                       f"{MAX_ENTRIES} allowed")
+    for key, value in strings.items():
+        if not isinstance(value, str):
+            raise ValueError("the header of the results file is malformed")
+        if len(key) > MAX_KEY_CHARS or len(value) > MAX_TEXT_CHARS:
+            raise TooLarge(f"a key or text is longer than {max(MAX_KEY_CHARS, MAX_TEXT_CHARS)} characters")
     body = memoryview(data)[start + size:]
     out = dict(strings)
     for entry in arrays:
-        try:
-            key, dtype, shape, offset, nbytes = entry
-            dtype = np.dtype(dtype) if dtype in _DTYPES else None
-            ok = isinstance(key, str) and dtype is not None and isinstance(shape, list) and \
-                all(type(n) is int and n >= 0 for n in shape) and \
-                type(offset) is int and type(nbytes) is int and 0 <= offset <= offset + nbytes <= len(body) \
-                and math.prod(shape) * dtype.itemsize == nbytes
-        except (ValueError, TypeError):
-            ok = False
+        if not isinstance(entry, list) or len(entry) != 5:
+            raise ValueError("an array entry of the results file is malformed")
+        key, dtype, shape, offset, nbytes = entry
+        dtype = np.dtype(dtype) if isinstance(dtype, str) and dtype in _DTYPES else None
+        ok = isinstance(key, str) and len(key) <= MAX_KEY_CHARS and key not in out and \
+            dtype is not None and isinstance(shape, list) and len(shape) <= MAX_NDIM and \
+            all(type(n) is int and 0 <= n <= MAX_DIM for n in shape) and \
+            type(offset) is int and type(nbytes) is int and 0 <= offset <= offset + nbytes <= len(body) \
+            and math.prod(shape) * dtype.itemsize == nbytes
         if not ok:
             raise ValueError("an array entry of the results file is malformed")
         out[key] = np.frombuffer(body[offset:offset + nbytes], dtype=dtype).reshape(shape)

@@ -5,6 +5,8 @@ reference and the known-mistake variants (autograder.mistakes).
 """
 import copy
 import functools
+import json
+import re
 import types
 from dataclasses import dataclass, field
 
@@ -70,6 +72,101 @@ def _mode(obs, i, mode, runs):
         whole = obs.get(f"{mode}/error#")
         return None, (None if whole is None else str(whole)), False
     return flat, None, "mutated#" in run
+
+
+@functools.lru_cache(maxsize=None)
+def _allowed(function):
+    """Per case, {key: the shapes its array may have (None for a marker)} of every result
+    the grader can judge: the reference's and those of each known mistake (a mistake may
+    change the structure, e.g. caches overwritten by one cache)."""
+    allowed = []
+    for i, want in enumerate(expected_flat(function)):
+        keys = {}
+        flats = [want] + [_variant_result(function, i, m.code)[0]
+                          for m in mistakes.for_function(function)]
+        for flat in flats:
+            for key, value in (flat or {}).items():
+                if key.endswith("#"):
+                    keys.setdefault(key, None)
+                else:
+                    keys.setdefault(key, set()).add(np.shape(value))
+        allowed.append({k: (None if v is None else frozenset(v)) for k, v in keys.items()})
+    return tuple(allowed)
+
+
+_COUNT_MARKER = re.compile(r"(tuple|list):\d{1,6}")
+SCREEN_TEXT_CHARS = 2000
+
+
+def _marker_ok(marker):
+    """Is a structure marker one the comparison can read (dict: needs a JSON list of str)?"""
+    if marker.startswith(("tuple:", "list:")):
+        return _COUNT_MARKER.fullmatch(marker) is not None
+    if marker.startswith("dict:"):
+        try:
+            keys = json.loads(marker[5:])
+        except (ValueError, RecursionError):
+            return False
+        return isinstance(keys, list) and all(isinstance(k, str) for k in keys)
+    return True
+
+
+@functools.lru_cache(maxsize=4096)
+def _screened_marker(marker):
+    """A marker as screen() keeps it (markers repeat from case to case: worked out once)."""
+    from . import untrusted
+    return untrusted.json_text(marker, SCREEN_TEXT_CHARS) if _marker_ok(marker) \
+        else "a malformed structure marker"
+
+
+def _stand_in(value):
+    """An array of the same dtype and shape as `value` that holds no memory (zeros, every
+    stride 0): enough to say "has shape (10**7,), expected (5, 10)"."""
+    return np.lib.stride_tricks.as_strided(np.zeros(1, value.dtype), value.shape,
+                                           (0,) * value.ndim, writeable=False)
+
+
+def screen(function, run, obs, copy=True):
+    """The observations of one run of `function` that a child sent, cut down to what can be
+    judged: only the keys of the expected per-case structure (those of the reference or
+    of a known mistake) and the run's notes (error#, mutated#, random#); markers are
+    text (cut, UTF-8 safe) and well formed; arrays of a shape that is never expected
+    keep their shape but not their numbers.  copy -- copy the arrays kept, so that the
+    child's results file can be let go (the caller may skip it for a small file).
+    Never raises on any obs of str keys."""
+    from . import untrusted
+    allowed = _allowed(function)
+    cases = {f"c{i}": i for i in range(len(allowed))}
+    out = {}
+    if run == "oracle" and isinstance(obs.get("random#"), str):
+        out["random#"] = untrusted.json_text(obs["random#"], SCREEN_TEXT_CHARS)
+    for key, value in obs.items():
+        parts = key.split("/", 2)
+        if len(parts) != 3 or parts[1] != run:
+            continue
+        i = cases.get(parts[0])
+        if i is None:
+            continue
+        rest = parts[2]
+        if rest in ("error#", "mutated#"):
+            if isinstance(value, str):
+                out[key] = untrusted.json_text(value, SCREEN_TEXT_CHARS)
+            continue
+        shapes = allowed[i].get(rest, False)
+        if shapes is False:
+            continue
+        if shapes is None:
+            if isinstance(value, str):
+                out[key] = _screened_marker(value)
+        elif type(value) is np.ndarray and value.dtype.kind in "biuf":
+            if value.shape not in shapes:
+                out[key] = _stand_in(value)
+            else:
+                out[key] = np.array(value) if copy else value
+    for key, value in list(out.items()):  # a marker "ndarray" needs its numbers
+        if key.endswith("#") and value in ("ndarray", "scalar") and key[:-1] not in out:
+            out[key] = "an array marker without its numbers"
+    return out
 
 
 def judge(function, obs, points=None):
@@ -144,12 +241,15 @@ def judge(function, obs, points=None):
 
 def run_passes(function, obs, mode):
     """Does one run ("oracle" or "own") of a function give the expected results on every case?"""
-    runs = _by_case(obs)
-    for i, want in enumerate(expected_flat(function)):
-        flat, error, _ = _mode(obs, i, mode, runs)
-        if flat is None or error is not None or compare(function, want, flat):
-            return False
-    return True
+    try:
+        runs = _by_case(obs)
+        for i, want in enumerate(expected_flat(function)):
+            flat, error, _ = _mode(obs, i, mode, runs)
+            if flat is None or error is not None or compare(function, want, flat):
+                return False
+        return True
+    except Exception:  # noqa: BLE001 -- never stops the batch; judge() says what went wrong
+        return False
 
 
 def _run_variant(mistake, args):

@@ -162,6 +162,42 @@ def make_folder_link(root, student):
     (root / student / NAME).symlink_to(KIT / "source" / NAME, target_is_directory=True)
 
 
+def _with_cell(student_nb_edit):
+    """A maker that edits the reference notebook as JSON (any value, lone surrogates as
+    \\udcff escapes) and writes it as ASCII JSON."""
+    def make(root, student):
+        nb = json.loads(reference_text())
+        student_nb_edit(nb)
+        write_bytes(root, student, json.dumps(nb).encode("ascii"))
+    return make
+
+
+def _cell(nb, function):
+    return next(c for c in nb["cells"]
+                if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == function)
+
+
+def _set_cell_type(function, value):
+    return _with_cell(lambda nb: _cell(nb, function).__setitem__("cell_type", value))
+
+
+def _add_to_source(function, text):
+    def edit(nb):
+        cell = _cell(nb, function)
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        cell["source"] = source + text
+    return _with_cell(edit)
+
+
+def make_escape_named(root, student):
+    write_nb(root, student, reference_nb(), name="\x1b[31m=cmd()\u202e.ipynb")
+
+
+def make_escape_named_link(root, student):
+    link = folder(root, student) / "\x1b[2J=HYPERLINK(1)\u202e.ipynb"
+    link.symlink_to(KIT / "source" / NAME / f"{NAME}.ipynb")
+
+
 # student -> (how to make it, what results.json must say)
 #   ("error", substrings of the error, all required)        the whole file is refused
 #   ("cell", function, substrings of its message)           only that function fails
@@ -193,6 +229,15 @@ BROKEN = {
     "cells_reordered": (make_reordered, ("full",)),
     "nbformat_v3": (make_v3, ("full",)),
     "unexpected_name": (make_unexpected_name, ("full",)),
+    # metadata and names that used to reach the parent's outputs as they were (issue 11)
+    "cell_type_not_text": (_set_cell_type("lstm_forward", {"not": ["a", "text"]}),
+                           ("cell", "lstm_forward", "change it back to a code cell")),
+    "cell_type_escapes": (_set_cell_type("rnn_forward", "\x1b]0;owned\x07\u202e\udcff" + "x" * 100000),
+                          ("cell", "rnn_forward", "change it back to a code cell")),
+    "source_lone_surrogate": (_add_to_source("rnn_cell_backward", "\n# a lone \udcff surrogate\n"),
+                              ("cell", "rnn_cell_backward")),
+    "notebook_named_escapes": (make_escape_named, ("full",)),
+    "link_named_escapes": (make_escape_named_link, ("error", "is a link", "submit the notebook file itself")),
 }
 HONEST = {"alice": {"*": "reference"}, "zoe": {"*": "reference"}, "frank": samples.SAMPLES["frank"]}
 
@@ -231,6 +276,27 @@ def test_honest_students_are_unaffected(broken_batch, record_property):
     for student in HONEST:
         assert results["students"][student] == baseline["students"][student], \
             f"{student} ({results['isolation']})"
+
+
+def test_outputs_hold_only_plain_text(broken_batch):
+    """Does every field of grades.csv and every line of the printed table read as plain text
+    (no formula start, no control, bidi or surrogate character), and is every message of
+    results.json valid UTF-8 and at most a few thousand characters?"""
+    import csv
+    import unicodedata
+    results, _, out, proc = broken_batch
+    hidden = {"Cc", "Cf", "Cs", "Co", "Zl", "Zp"}
+    with open(out / "grades.csv", newline="", encoding="utf-8") as fh:
+        for row in csv.reader(fh):
+            for field in row:
+                assert field[:1] not in ("=", "+", "-", "@", "\t", "\r"), row
+                assert not [ch for ch in field if unicodedata.category(ch) in hidden], row
+    table = proc.stdout.replace("\n", "")
+    assert not [ch for ch in table if unicodedata.category(ch) in hidden]
+    for entry in results["students"].values():
+        for text in [entry["error"] or ""] + [f["message"] for f in entry["functions"].values()]:
+            text.encode("utf-8")
+            assert len(text) <= 10000
 
 
 @pytest.mark.parametrize("student", sorted(BROKEN))
