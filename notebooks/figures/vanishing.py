@@ -33,8 +33,8 @@ import numpy as np
 
 from . import _draw as d
 
-from rnn_utils import (OPTIONAL_FUNCTIONS, REQUIRED_FUNCTIONS,  # noqa: F401
-                       vanishing_gradient_data)
+from rnn_checks import (OPTIONAL_FUNCTIONS, REQUIRED_FUNCTIONS,  # noqa: F401
+                        vanishing_gradient_data)
 
 
 def _factor(ratio):
