@@ -159,8 +159,9 @@ check("rnn_cell_forward", globals())
 # <!-- figure: rnn_unrolled -->
 #
 # A sequence of $T_x$ inputs is processed by calling the cell $T_x$ times. Step $t$
-# receives the hidden state produced by step $t-1$; the very first step receives the
-# initial state $a^{\langle 0 \rangle}$, which the caller passes in as `a0`.
+# receives the hidden state produced by step $t-1$; the very first step, $t = 0$, receives
+# the initial state `a0`, which the caller passes in. The figure numbers the steps as the
+# code does, $t = 0, \dots, T_x - 1$, with $a^{\langle t \rangle}$ = `a[:, :, t]`.
 #
 # **Exercise.** Implement `rnn_forward`:
 #
@@ -343,7 +344,7 @@ check("lstm_cell_forward", globals())
 # ### 2.2 The LSTM over a whole sequence
 #
 # The loop is the same as for the RNN, with one more state to carry: the memory. The
-# caller gives the initial hidden state `a0`; the initial memory $c^{\langle 0 \rangle}$
+# caller gives the initial hidden state `a0`; the initial memory
 # is always zero, and you create it yourself.
 #
 # **Exercise.** Implement `lstm_forward`:
