@@ -84,9 +84,9 @@ def save_data(path, tree):
 _LOADED = {}
 
 
-def load_data(path=DATA_FILE):
+def load_data(path=None):
     """The saved tree, read once; every call returns a fresh copy."""
-    path = Path(path)
+    path = Path(path or DATA_FILE)
     if path not in _LOADED:
         if not path.exists():
             raise FileNotFoundError(f"{path.name} is missing: keep the files of the release "
@@ -158,17 +158,19 @@ def difference(expected, got, label):
 
 
 def name_entry(function, label):
-    """Add the name of a cache entry to a label: 'cache[4]' -> 'cache[4] (ft)'."""
+    """Name the cache entry a label points into: 'cache[4][0][1] differs' ->
+    'cache[4][0][1] (ft) differs'; 'caches[0][2][1]...' -> '... (a_prev in the cache of step 2)'."""
     import re
     names = LSTM_CACHE if function.startswith("lstm") else RNN_CACHE
-    step = re.match(r"caches\[0\]\[(\d+)\]\[(\d+)\]", label)
-    if step and int(step.group(2)) < len(names):
-        return label.replace(step.group(0), f"{step.group(0)} ({names[int(step.group(2))]} "
-                             f"in the cache of step {step.group(1)})", 1)
-    one = re.match(r"cache\[(\d+)\]", label)
-    if one and int(one.group(1)) < len(names):
-        return label.replace(one.group(0), f"{one.group(0)} ({names[int(one.group(1))]})", 1)
-    return label
+
+    def named(match):
+        step, entry = match.group("step"), int(match.group("entry"))
+        if entry >= len(names):
+            return match.group(0)
+        return match.group(0) + f" ({names[entry]}" + (f" in the cache of step {step})" if step else ")")
+    pattern = r"\bcaches\[0\]\[(?P<step>\d+)\]\[(?P<entry>\d+)\](?:\[\d+\])*" if "caches[0]" in label \
+        else r"\bcache(?P<step>)\[(?P<entry>\d+)\](?:\[\d+\])*"
+    return re.sub(pattern, named, label, count=1)
 
 
 # What each function computes, in the order it computes it: (name, path into
@@ -176,7 +178,10 @@ def name_entry(function, label):
 _RNN_GRAD = "dz = da_next * (1 - a_next**2)"
 _LSTM_GRAD = ("dc = dc_next + da_next * ot * (1 - tanh(c_next)**2), then each gate's "
               "pre-activation gradient (see the equations above)")
-_SUMMED = "the sum over every step of that step's {0}"
+_SUMMED = "{0} is the sum over every step of that step's {0}"
+_CACHES = ("caches is (list of the caches of steps 0 .. T_x-1, x), and a cache keeps the very "
+           "arrays it was given: writing into one of them later (say through a view such as "
+           "c[:, :, 0]) changes the cache too")
 CHECK_ORDER = {
     "rnn_cell_forward": (
         ("a_next", (0,), "a_next = tanh(Waa a_prev + Wax xt + ba)"),
@@ -185,12 +190,12 @@ CHECK_ORDER = {
     "rnn_forward": (
         ("a", (0,), "a[:, :, t] is the state returned by step t"),
         ("y_pred", (1,), "y_pred[:, :, t] is the prediction returned by step t"),
-        ("caches", (2,), "caches is (list of the caches of steps 0 .. T_x-1, x)")),
+        ("caches", (2,), _CACHES)),
     "lstm_cell_forward": (
-        ("cache[4]", (3, 4), "ft = sigmoid(Wf [a_prev; xt] + bf), a_prev stacked on top of xt"),
-        ("cache[5]", (3, 5), "it = sigmoid(Wi [a_prev; xt] + bi)"),
-        ("cache[6]", (3, 6), "cct = tanh(Wc [a_prev; xt] + bc)"),
-        ("cache[7]", (3, 7), "ot = sigmoid(Wo [a_prev; xt] + bo)"),
+        ("ft", (3, 4), "ft = sigmoid(Wf [a_prev; xt] + bf), with a_prev stacked on top of xt"),
+        ("it", (3, 5), "it = sigmoid(Wi [a_prev; xt] + bi)"),
+        ("cct", (3, 6), "cct = tanh(Wc [a_prev; xt] + bc)"),
+        ("ot", (3, 7), "ot = sigmoid(Wo [a_prev; xt] + bo)"),
         ("c_next", (1,), "c_next = ft * c_prev + it * cct"),
         ("a_next", (0,), "a_next = ot * tanh(c_next)"),
         ("yt_pred", (2,), "yt_pred = softmax(Wy a_next + by)"),
@@ -199,7 +204,7 @@ CHECK_ORDER = {
         ("a", (0,), "a[:, :, t] is the state returned by step t"),
         ("c", (2,), "c[:, :, t] is the memory returned by step t"),
         ("y", (1,), "y[:, :, t] is the prediction returned by step t"),
-        ("caches", (3,), "caches is (list of the caches of steps 0 .. T_x-1, x)")),
+        ("caches", (3,), _CACHES)),
     "rnn_cell_backward": (
         ("gradients[\"dba\"]", ("dba",), f"dba = sum of dz over the columns, {_RNN_GRAD}"),
         ("gradients[\"dWax\"]", ("dWax",), f"dWax = dz xt^T, {_RNN_GRAD}"),
@@ -308,7 +313,7 @@ def stand_in(loop, cell, calls, backward):
             if found:
                 raise Mismatch(f"{loop} is wrong: at step t = {step} it passed {cell} an argument "
                                f"that a correct {loop} does not pass: {found}. "
-                               f"({ARGUMENT_HINTS[name]}.)")
+                               f"Remember: {ARGUMENT_HINTS[name]}.")
         made[0] += 1
         result = copy.deepcopy(result)
         if not backward:  # the cache keeps the objects it was given, as in the real cell
@@ -344,7 +349,7 @@ def run_with(implementation, name, replacement, *args):
             space[name] = saved
 
 
-def run_saved_case(function, implementation, case="example", path=DATA_FILE):
+def run_saved_case(function, implementation, case="example", path=None):
     """Run your function on a saved case; return (results, what is wrong or None).
 
     case -- "example" (the published example) or "gradient_check"
@@ -363,7 +368,7 @@ def run_saved_case(function, implementation, case="example", path=DATA_FILE):
     return results, problem and f"{function} is wrong on this example: {problem}"
 
 
-def own_cell_note(function, implementation, path=DATA_FILE):
+def own_cell_note(function, implementation, path=None):
     """For a loop: a note when it gives other values with the student's own cell function."""
     saved = load_data(path)[function]["example"]
     if not saved["cell"]:
@@ -378,21 +383,20 @@ def own_cell_note(function, implementation, path=DATA_FILE):
             f"With your own {saved['cell']} the values differ: fix {saved['cell']} first.)")
 
 
-def forward_note(function, forward, path=DATA_FILE):
-    """A note when the student's forward gives another cache than a correct one on the
-    gradient-check case; "" when it agrees."""
+def forward_note(function, forward, path=None):
+    """A note when the student's forward function gives other results than a correct one on
+    the gradient-check case of `function`; "" when it agrees."""
     saved = load_data(path)[function]["gradient_check"]
+    name = saved["forward"]
     try:
-        wrong = difference(saved["args"][-1], forward(**saved["inputs"])[-1],
-                           "cache" if "cell" in function else "caches")
+        wrong = first_problem(name, saved["forward_expected"], forward(**saved["inputs"]))
     except Exception as error:
         wrong = f"it raised {type(error).__name__}: {error}"
     if not wrong:
         return ""
-    name = getattr(forward, "__name__", "forward function")
-    return (f"Note: your {name} does not give the correct cache on this case "
-            f"({name_entry(function, wrong)}). The check above used the correct cache, so it "
-            f"judged {function} alone: fix {name} too.\n")
+    return (f"Note: your {name} does not give the correct results on this case: {wrong} "
+            f"The check above used the cache of a correct {name}, so it judged {function} "
+            f"alone: fix {name} too.\n")
 
 
 # ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ numbers the notebook shows and the numbers its checks compare are one fact.
 `python -m autograder build` (not --check) also installs the resource-limited
 kernel that nbgrader_config.py grades in, as a user kernelspec.
 """
+import copy
 import filecmp
 import re
 import shutil
@@ -101,7 +102,8 @@ def gradient_case(function):
         target = rnn_checks.gradient_target(key, inputs)
         numeric[key] = rnn_checks.numerical_gradient(
             lambda _: rnn_checks.loss(function, forward, inputs, drawn), target, 1.0, EPS)
-    saved.update(inputs=inputs, numeric=numeric)
+    saved.update(inputs=inputs, numeric=numeric, forward=rnn_utils.FORWARD_OF[function],
+                 forward_expected=forward(**copy.deepcopy(inputs)))
     return saved
 
 
