@@ -73,7 +73,7 @@ class ReadTeacher:
         build.notebook = jupytext.read(str(path), fmt="py:percent")
 
 
-DATA_FILE = rnn_checks.DATA_FILE.name
+DATA_FILE = rnn_checks.DATA_NAME
 EPS = 1e-5  # step of the centred differences of the gradient checks
 
 

@@ -220,7 +220,7 @@ def test_messages_name_the_wrong_value_in_a_students_words(runs):
 # The saved data: one source of the published values, proved against the reference
 # ---------------------------------------------------------------------------
 
-DATA = RELEASE / rnn_checks.DATA_FILE.name
+DATA = RELEASE / rnn_checks.DATA_NAME
 
 
 def _same(a, b):
