@@ -281,7 +281,8 @@ def test_alt_text_covers_every_figure():
 
 def test_reference_backward_matches_numerical_gradients():
     """Is the test-only reference right (backward vs. centred differences)?"""
-    from rnn_utils import numerical_gradient, relative_error
+    from rnn_checks import numerical_gradient
+    from rnn_utils import relative_error
     rng = np.random.default_rng(3)
     n_x, n_a, n_y, m, T_x = 3, 4, 2, 2, 5
     x = rng.standard_normal((n_x, m, T_x))

@@ -124,8 +124,9 @@ def draw_rnn_unrolled():
             r"$a^{\langle 2 \rangle}$", fontsize=lab)
     d.label(ax, (dots_x, y_cell + 0.05), r"$\cdots$", fontsize=FS_LABEL + 4)
     d.arrow(ax, (dots_x + 0.45, y_cell), boxes[3]["left"])
-    d.arrow(ax, boxes[3]["right"], (15.3, y_cell))
-    d.label(ax, (15.4, y_cell), r"$a^{\langle T_x-1 \rangle}$", fontsize=lab, ha="left")
+    d.arrow(ax, boxes[3]["right"], (16.1, y_cell))
+    d.label(ax, ((boxes[3]["right"][0] + 16.1) / 2, y_cell + 0.45), r"$a^{\langle T_x-1 \rangle}$",
+            fontsize=lab)
 
     # one set of parameters, shared by every step
     d.label(ax, (8.3, 8.2),
