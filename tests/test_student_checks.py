@@ -330,3 +330,19 @@ def test_student_helper_is_short_and_the_release_carries_both_helpers():
     for stage in ("source", "release"):
         for helper in ("rnn_utils.py", "rnn_checks.py"):
             assert (ROOT / stage / NAME / helper).read_bytes() == (ROOT / helper).read_bytes()
+
+
+def test_the_limited_kernel_is_installed_once_as_a_user_kernelspec(tmp_path, monkeypatch):
+    """Does install_user write the kernelspec where Jupyter looks for user kernels, leave it
+    alone when it is already right, and can jupyter_client then find it?"""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from autograder import limited_kernel
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path))
+    folder, written = limited_kernel.install_user()
+    assert written and folder == tmp_path / "kernels" / limited_kernel.KERNEL_NAME
+    before = (folder / "kernel.json").stat().st_mtime_ns
+    assert limited_kernel.install_user() == (folder, False)
+    assert (folder / "kernel.json").stat().st_mtime_ns == before
+    spec = KernelSpecManager().get_kernel_spec(limited_kernel.KERNEL_NAME)
+    assert spec.argv[:3] == [sys.executable, "-m", "autograder.limited_kernel"]

@@ -173,21 +173,22 @@ def check_example(function, implementation):
 def check_submission(function, implementation):
     """What the grader would give 0 for, as far as the published example shows:
     the function not defined in its graded cell, or wrong on the example."""
+    import warnings
+
     import rnn_checks
     problem = rnn_checks.cell_problem(function, implementation)
     if problem is None:
-        _, problem = rnn_checks.run_saved_case(function, implementation)
+        with warnings.catch_warnings():  # a warning on stderr would cost the graded cell its points
+            warnings.simplefilter("ignore")
+            _, problem = rnn_checks.run_saved_case(function, implementation)
     if problem:
         raise CheckFailed(problem)
     print(f"{function}: in its graded cell and right on the published example.")
 
 
 def assert_implemented(name, function):
-    """Fail if `function` still raises its NotImplementedError.
-
-    The function is called once on small all-zero inputs.  Any other problem
-    is left to the tests, which say more about it.
-    """
+    """Fail if `function` still raises its NotImplementedError (called once on small
+    all-zero inputs; any other problem is left to the tests, which say more about it)."""
     import rnn_checks
     if rnn_checks.raises_own_stub(function, rnn_checks.placeholder_arguments(name)):
         raise CheckFailed(f"{name} is not implemented yet: write your code between "
@@ -207,9 +208,7 @@ def relative_error(analytic, numeric):
     if analytic.shape != numeric.shape:
         raise ValueError(f"shapes differ: {analytic.shape} vs {numeric.shape}")
     scale = np.linalg.norm(analytic) + np.linalg.norm(numeric)
-    if scale == 0.0:
-        return 0.0
-    return float(np.linalg.norm(analytic - numeric) / scale)
+    return 0.0 if scale == 0.0 else float(np.linalg.norm(analytic - numeric) / scale)
 
 
 def gradient_check(function, forward, backward, verbose=True):
@@ -225,8 +224,8 @@ def gradient_check(function, forward, backward, verbose=True):
     input and parameter of a correct forward pass was nudged by +-1e-5, one
     entry at a time, and numerical_gradient turned the change of the loss
     L = sum(a * da) (+ sum(c_next * dc_next) for one LSTM step) into a
-    gradient.  So the check judges `backward` alone, even if your forward has
-    a bug.  returns {gradient name: relative error}; verbose prints a table.
+    gradient.  So the check judges `backward` alone, even if your forward has a bug.
+    returns {gradient name: relative error}; verbose prints a table.
     """
     import rnn_checks
     saved = rnn_checks.load_data()[function]["gradient_check"]

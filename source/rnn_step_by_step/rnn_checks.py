@@ -4,18 +4,23 @@ rnn_utils.py holds what the notebook asks you to use (activations, the
 example inputs, the visible checks, the gradient check).  The code here does
 the bookkeeping for it:
 
-- ExampleData: reads rnn_example_data.npz, the values a correct
+- save_data(), load_data(): rnn_example_data.npz, what a correct
   implementation gives on the published example and on the gradient-check
   case, saved when the assignment was built (numbers only, no code);
-- difference(): says where a result differs from the expected one;
-- stand_in(): plays a correct cell function for a loop function, so that the
-  check of rnn_forward (say) judges rnn_forward alone;
-- cell_problem(): finds whether a function was defined in its graded cell;
-- placeholder_arguments(): quick all-zero arguments for assert_implemented;
+- difference(), first_problem(): where a result differs from the expected one;
+- stand_in(), run_saved_case(): a correct cell function plays its part in a
+  loop function, so that the check of rnn_forward (say) judges rnn_forward alone;
+- own_cell_note(), forward_note(): the notes that say when your other
+  functions disagree with the correct ones;
+- cell_problem(): whether a function was defined in its graded cell, the one
+  cell the grader reads;
+- placeholder_arguments(), raises_own_stub(): for assert_implemented;
 - shown_paths(), shown_values(): the values of each Expected output table;
+- numerical_gradient(), loss(): how the build made the numerical gradients;
 - vanishing_gradient_data(): the experiment at the end of the notebook.
 
-Nothing here imports rnn_utils: rnn_utils imports this module, never the reverse.
+Nothing here imports rnn_utils: rnn_utils imports this module (inside its
+functions), never the reverse.
 """
 import copy
 import io
@@ -36,6 +41,7 @@ def data_file():
         if (folder / DATA_NAME).is_file():
             return folder / DATA_NAME
     return Path.cwd() / DATA_NAME
+
 
 # |got - expected| <= ATOL + RTOL * |expected|: the batch grader's tolerances
 # (autograder/compare.py; a test checks that they are the same).
