@@ -6,11 +6,20 @@
 The build is an explicit, ordered list of small steps, like nbgrader's
 preprocessors.  Each step takes the build state and changes one thing:
 
-    ReadTeacher -> FillExpectedOutputs -> DrawFigures -> EmbedFigures
-    -> StableCellIds -> WriteSource -> GenerateRelease
+    ReadTeacher -> WriteExampleData -> FillExpectedOutputs -> DrawFigures
+    -> EmbedFigures -> StableCellIds -> WriteSource -> GenerateRelease
 
 Data flows one way: notebooks/ -> source/<assignment>/ -> release/<assignment>/.
+The helper files rnn_utils.py and rnn_checks.py are copied from the kit's
+root; rnn_example_data.npz is written from the reference solution (what a
+correct implementation gives on the published example and on the gradient-
+check case), and the Expected output tables are read back from it, so the
+numbers the notebook shows and the numbers its checks compare are one fact.
+
+`python -m autograder build` (not --check) also installs the resource-limited
+kernel that nbgrader_config.py grades in, as a user kernelspec.
 """
+import copy
 import filecmp
 import re
 import shutil
@@ -21,9 +30,10 @@ from pathlib import Path
 
 import nbformat
 
+import rnn_checks
 import rnn_utils
 
-from . import assignment
+from . import assignment, cases
 
 ROOT = assignment.ROOT
 NAME = assignment.ASSIGNMENT
@@ -63,30 +73,79 @@ class ReadTeacher:
         build.notebook = jupytext.read(str(path), fmt="py:percent")
 
 
-def expected_output_table(function):
-    """Markdown table of the values the example test of `function` prints, from the reference."""
-    inputs = rnn_utils.example_inputs(function)
-    if function in rnn_utils.FORWARD_OF:
-        forward = assignment.reference(rnn_utils.FORWARD_OF[function])
-        cache = forward(**inputs["forward"])[-1]
-        grads = [inputs[k] for k in ("da_next", "dc_next", "da") if k in inputs]
-        results = assignment.reference(function)(*grads, cache)
-    else:
-        results = assignment.reference(function)(**inputs)
+DATA_FILE = rnn_checks.DATA_NAME
+EPS = 1e-5  # step of the centred differences of the gradient checks
+
+
+def saved_case(case):
+    """One case as rnn_checks saves it: the arguments, the reference's results, and the
+    calls the reference makes to its cell function (for the stand-in)."""
+    prepared = cases.prepare(case)
+    return {"args": tuple(prepared.args), "expected": prepared.expected,
+            "cell": assignment.DEPENDS_ON.get(case.function, ""),
+            "calls": [(tuple(args), result) for args, result, _ in prepared.calls]}
+
+
+def gradient_case(function):
+    """The gradient-check case of a backward function, with its numerical gradients: each
+    input and parameter of the reference forward nudged by +-EPS, one entry at a time."""
+    sizes = dict(rnn_utils.GRADIENT_CASE)
+    seed = sizes.pop("seed")
+    if function not in ("rnn_backward", "lstm_backward"):
+        sizes.pop("T_x")
+    saved = saved_case(cases.Case(function, seed, **sizes))
+    drawn = rnn_utils.example_inputs(function, seed, **sizes)
+    inputs = drawn.pop("forward")
+    forward = assignment.reference(rnn_utils.FORWARD_OF[function])
+    numeric = {}
+    for key in rnn_utils.GRADIENT_KEYS[function]:
+        target = rnn_checks.gradient_target(key, inputs)
+        numeric[key] = rnn_checks.numerical_gradient(
+            lambda _: rnn_checks.loss(function, forward, inputs, drawn), target, 1.0, EPS)
+    saved.update(inputs=inputs, numeric=numeric, forward=rnn_utils.FORWARD_OF[function],
+                 forward_expected=forward(**copy.deepcopy(inputs)))
+    return saved
+
+
+def example_data():
+    """{function: {"example": saved case[, "gradient_check": saved case]}} from the reference."""
+    data = {}
+    for function in rnn_utils.FUNCTIONS:
+        data[function] = {"example": saved_case(cases.cases_for(function)[0])}
+        if function in rnn_utils.FORWARD_OF:
+            data[function]["gradient_check"] = gradient_case(function)
+    return data
+
+
+class WriteExampleData:
+    """Write source/<assignment>/rnn_example_data.npz: the published example and the
+    gradient-check cases, run by the reference solution."""
+
+    def __call__(self, build):
+        build.source_dir.mkdir(parents=True, exist_ok=True)
+        rnn_checks.save_data(build.source_dir / DATA_FILE, example_data())
+
+
+def expected_output_table(function, data_path):
+    """Markdown table of the values the example test of `function` prints, read from the
+    saved example data (the same numbers its check compares)."""
+    results = rnn_checks.load_data(data_path)[function]["example"]["expected"]
     rows = ["**Expected output** (computed by the reference solution from the same inputs):", "",
             "| value | expected |", "|---|---|"]
-    for label, path in rnn_utils.SHOWN_VALUES[function]:
-        rows.append(f"| `{label}` | `{rnn_utils.format_value(rnn_utils.pick(results, path))}` |")
+    for label, text in rnn_checks.shown_values(function, results, rnn_utils.GRADIENT_KEYS.get(function)):
+        rows.append(f"| `{label}` | `{text}` |")
     return "\n".join(rows)
 
 
 class FillExpectedOutputs:
-    """Replace each expected-output marker with the table computed by the reference."""
+    """Replace each expected-output marker with the table of the saved example data."""
 
     def __call__(self, build):
+        path = build.source_dir / DATA_FILE
         for cell in build.notebook.cells:
             if cell.cell_type == "markdown":
-                cell.source = EXPECTED_MARK.sub(lambda m: expected_output_table(m.group(1)), cell.source)
+                cell.source = EXPECTED_MARK.sub(lambda m: expected_output_table(m.group(1), path),
+                                                cell.source)
 
 
 class DrawFigures:
@@ -144,7 +203,7 @@ class StableCellIds:
 
 
 class WriteSource:
-    """Write source/<assignment>/<assignment>.ipynb and the course's rnn_utils.py next to it."""
+    """Write source/<assignment>/<assignment>.ipynb and the kit's helper files next to it."""
 
     def __call__(self, build):
         for cell in build.notebook.cells:
@@ -155,7 +214,8 @@ class WriteSource:
         build.source_dir.mkdir(parents=True, exist_ok=True)
         nbformat.validate(build.notebook)
         nbformat.write(build.notebook, str(build.source_dir / f"{NAME}.ipynb"))
-        shutil.copyfile(build.root / "rnn_utils.py", build.source_dir / "rnn_utils.py")
+        for helper in HELPERS:
+            shutil.copyfile(build.root / helper, build.source_dir / helper)
 
 
 class GenerateRelease:
@@ -168,11 +228,13 @@ class GenerateRelease:
         nbgrader_cli.run(["generate_assignment", NAME, "--force", "--log-level=WARN"], build.root, env=env)
 
 
-STEPS = (ReadTeacher(), FillExpectedOutputs(), DrawFigures(), EmbedFigures(), StableCellIds(),
-         WriteSource(), GenerateRelease())
+STEPS = (ReadTeacher(), WriteExampleData(), FillExpectedOutputs(), DrawFigures(), EmbedFigures(),
+         StableCellIds(), WriteSource(), GenerateRelease())
 
+# The student's helper files: one copy each at the kit's root, copied into source/ and release/.
+HELPERS = ("rnn_utils.py", "rnn_checks.py")
 # What a scratch course needs to be built from.
-INPUTS = ("notebooks", "rnn_utils.py", "nbgrader_config.py")
+INPUTS = ("notebooks", "nbgrader_config.py") + HELPERS
 
 
 def build(root=ROOT, log=print):
@@ -227,4 +289,8 @@ def main(argv):
         return 0
     state = build()
     print(f"Built {state.source_dir.relative_to(ROOT)} and {state.release_dir.relative_to(ROOT)}.")
+    from . import limited_kernel
+    folder, changed = limited_kernel.install_user()
+    print(f"Kernel {limited_kernel.KERNEL_NAME!r} {'installed in' if changed else 'already in'} "
+          f"{folder} (nbgrader autograde and validate run in it).")
     return 0

@@ -5,7 +5,8 @@ kernel at least bounds what a runaway or hostile notebook can take: address
 space, CPU time, file size, and (for non-root users) the number of processes.
 It is no sandbox -- use `python -m autograder grade` for that.
 
-    python -m autograder kernel install   # once per environment
+    python -m autograder kernel install   # into this environment (sys.prefix)
+    python -m autograder build            # also installs it, as a user kernelspec
 and, in nbgrader_config.py,
     c.Execute.kernel_name = "rnn-step-by-step-limited"
 """
@@ -50,15 +51,37 @@ def apply_limits():
         os.environ.setdefault(var, "1")
 
 
-def install(prefix=sys.prefix):
-    """Write the kernelspec into <prefix>/share/jupyter/kernels/; return its folder."""
-    folder = Path(prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
-    folder.mkdir(parents=True, exist_ok=True)
+def kernel_spec():
+    """The text of kernel.json: this Python, running this module."""
     spec = {"argv": [sys.executable, "-m", "autograder.limited_kernel", "-f", "{connection_file}"],
             "display_name": "Python 3 (limited, for grading)", "language": "python",
             "metadata": {"debugger": False}}
-    (folder / "kernel.json").write_text(json.dumps(spec, indent=1) + "\n")
+    return json.dumps(spec, indent=1) + "\n"
+
+
+def _write(folder):
+    """Write kernel.json into folder unless it already holds the same text; True if written."""
+    spec = folder / "kernel.json"
+    if spec.is_file() and spec.read_text() == kernel_spec():
+        return False
+    folder.mkdir(parents=True, exist_ok=True)
+    spec.write_text(kernel_spec())
+    return True
+
+
+def install(prefix=sys.prefix):
+    """Write the kernelspec into <prefix>/share/jupyter/kernels/; return its folder."""
+    folder = Path(prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
+    _write(folder)
     return folder
+
+
+def install_user():
+    """Write the kernelspec into the user's Jupyter data folder (what `jupyter kernelspec
+    install --user` uses), if it is not there already; return (folder, whether written)."""
+    from jupyter_core.paths import jupyter_data_dir
+    folder = Path(jupyter_data_dir()) / "kernels" / KERNEL_NAME
+    return folder, _write(folder)
 
 
 def main(argv):

@@ -33,10 +33,16 @@
 # **How to work.** Write your code only between the lines
 # `### START CODE HERE ###` and `### END CODE HERE ###` of each function. The hint
 # `(≈N lines)` says how long our solution is; yours may be longer or shorter. After
-# each function, run the test cell below it: it prints values you can compare with the
-# *Expected output* table and stops with a message when something is clearly wrong.
-# When you submit, every function is graded separately on new inputs you have not seen,
-# so make sure it works for any sizes, not only the example.
+# each function, run the cell below it: it runs your function on the published example,
+# prints the values of the *Expected output* table, and compares **every** output with
+# the expected one. It says "The visible checks pass." only when they all match;
+# otherwise it stops and names the first wrong value. A loop such as `rnn_forward` is
+# checked with a correct cell function standing in for yours, and a backward function
+# with the cache of a correct forward pass, so each check judges one function only.
+# The graded cell after it runs the same comparison (this is what `nbgrader validate`
+# reports) and also checks that your code is in the function's own graded cell, the only
+# cell the grader reads. When you submit, every function is graded separately on new
+# inputs you have not seen, so make sure it works for any sizes, not only the example.
 #
 # **Notation.** These letters name sizes everywhere in the notebook:
 #
@@ -56,8 +62,11 @@ import numpy as np
 from rnn_utils import *
 
 # %% [markdown]
-# `rnn_utils` gives you `sigmoid` and `softmax` (applied column by column), the helpers
-# that build the example inputs of every test, and the checks the test cells run.
+# `rnn_utils` gives you `sigmoid` and `softmax` (applied column by column), the helper
+# that builds the example inputs of every test (`example_inputs`), and the checks the
+# test cells run. Its bookkeeping lives in `rnn_checks.py`, and `rnn_example_data.npz`
+# holds what a correct implementation gives on the examples; keep the three files next
+# to this notebook.
 #
 # ## Part 1: the basic RNN
 #
@@ -127,20 +136,18 @@ def rnn_cell_forward(xt, a_prev, parameters):
     return a_next, yt_pred, cache
 
 # %% nbgrader={"grade": false, "grade_id": "example_rnn_cell_forward", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Try rnn_cell_forward on the example: compare what it prints with the table below.
-inputs = example_inputs("rnn_cell_forward")
-results = rnn_cell_forward(**inputs)
-show_values("rnn_cell_forward", results)
-check_results("rnn_cell_forward", results)
-check_rnn_cell_bias(rnn_cell_forward)
-print("\nThe visible checks pass.")
+# Run rnn_cell_forward on the published example: it prints the values of the table below,
+# then compares every output with the expected one.
+check_example("rnn_cell_forward", rnn_cell_forward)
 
 # %% [markdown]
 # <!-- expected-output: rnn_cell_forward -->
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_cell_forward", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Graded: hidden tests run rnn_cell_forward on new sizes and seeds.
+# Graded. The visible lines check that it is implemented, sits in its graded cell and
+# is right on the published example. Then hidden tests run rnn_cell_forward on new sizes and seeds.
 assert_implemented("rnn_cell_forward", rnn_cell_forward)
+check_submission("rnn_cell_forward", rnn_cell_forward)
 ### BEGIN HIDDEN TESTS
 from autograder.notebook import check
 check("rnn_cell_forward", globals())
@@ -152,8 +159,9 @@ check("rnn_cell_forward", globals())
 # <!-- figure: rnn_unrolled -->
 #
 # A sequence of $T_x$ inputs is processed by calling the cell $T_x$ times. Step $t$
-# receives the hidden state produced by step $t-1$; the very first step receives the
-# initial state $a^{\langle 0 \rangle}$, which the caller passes in as `a0`.
+# receives the hidden state produced by step $t-1$; the very first step, $t = 0$, receives
+# the initial state `a0`, which the caller passes in. The figure numbers the steps as the
+# code does, $t = 0, \dots, T_x - 1$, with $a^{\langle t \rangle}$ = `a[:, :, t]`.
 #
 # **Exercise.** Implement `rnn_forward`:
 #
@@ -203,19 +211,19 @@ def rnn_forward(x, a0, parameters):
     return a, y_pred, caches
 
 # %% nbgrader={"grade": false, "grade_id": "example_rnn_forward", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Try rnn_forward on the example: compare what it prints with the table below.
-inputs = example_inputs("rnn_forward")
-results = rnn_forward(**inputs)
-show_values("rnn_forward", results)
-check_results("rnn_forward", results)
-print("\nThe visible checks pass.")
+# Run rnn_forward on the published example: it prints the values of the table below,
+# then compares every output with the expected one.
+# A correct rnn_cell_forward stands in for yours here, so this judges the loop alone.
+check_example("rnn_forward", rnn_forward)
 
 # %% [markdown]
 # <!-- expected-output: rnn_forward -->
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_forward", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Graded: hidden tests run rnn_forward on new sizes and seeds.
+# Graded. The visible lines check that it is implemented, sits in its graded cell and
+# is right on the published example. Then hidden tests run rnn_forward on new sizes and seeds.
 assert_implemented("rnn_forward", rnn_forward)
+check_submission("rnn_forward", rnn_forward)
 ### BEGIN HIDDEN TESTS
 from autograder.notebook import check
 check("rnn_forward", globals())
@@ -315,20 +323,18 @@ def lstm_cell_forward(xt, a_prev, c_prev, parameters):
     return a_next, c_next, yt_pred, cache
 
 # %% nbgrader={"grade": false, "grade_id": "example_lstm_cell_forward", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Try lstm_cell_forward on the example: compare what it prints with the table below.
-inputs = example_inputs("lstm_cell_forward")
-results = lstm_cell_forward(**inputs)
-show_values("lstm_cell_forward", results)
-check_results("lstm_cell_forward", results)
-check_lstm_cell_gates(lstm_cell_forward)
-print("\nThe visible checks pass.")
+# Run lstm_cell_forward on the published example: it prints the values of the table below,
+# then compares every output with the expected one.
+check_example("lstm_cell_forward", lstm_cell_forward)
 
 # %% [markdown]
 # <!-- expected-output: lstm_cell_forward -->
 
 # %% nbgrader={"grade": true, "grade_id": "test_lstm_cell_forward", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Graded: hidden tests run lstm_cell_forward on new sizes and seeds.
+# Graded. The visible lines check that it is implemented, sits in its graded cell and
+# is right on the published example. Then hidden tests run lstm_cell_forward on new sizes and seeds.
 assert_implemented("lstm_cell_forward", lstm_cell_forward)
+check_submission("lstm_cell_forward", lstm_cell_forward)
 ### BEGIN HIDDEN TESTS
 from autograder.notebook import check
 check("lstm_cell_forward", globals())
@@ -338,7 +344,7 @@ check("lstm_cell_forward", globals())
 # ### 2.2 The LSTM over a whole sequence
 #
 # The loop is the same as for the RNN, with one more state to carry: the memory. The
-# caller gives the initial hidden state `a0`; the initial memory $c^{\langle 0 \rangle}$
+# caller gives the initial hidden state `a0`; the initial memory
 # is always zero, and you create it yourself.
 #
 # **Exercise.** Implement `lstm_forward`:
@@ -394,19 +400,19 @@ def lstm_forward(x, a0, parameters):
     return a, y, c, caches
 
 # %% nbgrader={"grade": false, "grade_id": "example_lstm_forward", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Try lstm_forward on the example: compare what it prints with the table below.
-inputs = example_inputs("lstm_forward")
-results = lstm_forward(**inputs)
-show_values("lstm_forward", results)
-check_results("lstm_forward", results)
-print("\nThe visible checks pass.")
+# Run lstm_forward on the published example: it prints the values of the table below,
+# then compares every output with the expected one.
+# A correct lstm_cell_forward stands in for yours here, so this judges the loop alone.
+check_example("lstm_forward", lstm_forward)
 
 # %% [markdown]
 # <!-- expected-output: lstm_forward -->
 
 # %% nbgrader={"grade": true, "grade_id": "test_lstm_forward", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Graded: hidden tests run lstm_forward on new sizes and seeds.
+# Graded. The visible lines check that it is implemented, sits in its graded cell and
+# is right on the published example. Then hidden tests run lstm_forward on new sizes and seeds.
 assert_implemented("lstm_forward", lstm_forward)
+check_submission("lstm_forward", lstm_forward)
 ### BEGIN HIDDEN TESTS
 from autograder.notebook import check
 check("lstm_forward", globals())
@@ -484,22 +490,21 @@ def rnn_cell_backward(da_next, cache):
     return gradients
 
 # %% nbgrader={"grade": false, "grade_id": "example_rnn_cell_backward", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Try rnn_cell_backward on the example: compare what it prints with the table below.
-# The cache comes from your own rnn_cell_forward.
-inputs = example_inputs("rnn_cell_backward")
-a_next, yt_pred, cache = rnn_cell_forward(**inputs["forward"])
-gradients = rnn_cell_backward(inputs["da_next"], cache)
-show_values("rnn_cell_backward", gradients)
-check_results("rnn_cell_backward", gradients)
-print("\nThe visible checks pass.")
+# Run rnn_cell_backward on the published example: it prints the values of the table below,
+# then compares every output with the expected one.
+# Its cache comes from a correct forward pass saved with the assignment, so this
+# judges rnn_cell_backward alone.
+check_example("rnn_cell_backward", rnn_cell_backward)
 
 # %% [markdown]
 # <!-- expected-output: rnn_cell_backward -->
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_cell_backward", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Graded: hidden tests run rnn_cell_backward on new sizes and seeds, with caches
+# Graded. The visible lines check that it is implemented, sits in its graded cell and
+# is right on the published example. Then hidden tests run rnn_cell_backward on new sizes and seeds, with caches
 # made by a correct forward pass.
 assert_implemented("rnn_cell_backward", rnn_cell_backward)
+check_submission("rnn_cell_backward", rnn_cell_backward)
 ### BEGIN HIDDEN TESTS
 from autograder.notebook import check
 check("rnn_cell_backward", globals())
@@ -509,14 +514,18 @@ check("rnn_cell_backward", globals())
 # #### Check your gradients numerically (not graded)
 #
 # A derivative is a limit: $\frac{\partial L}{\partial \theta} \approx \frac{L(\theta + \varepsilon) - L(\theta - \varepsilon)}{2\varepsilon}$
-# for a small $\varepsilon$. `gradient_check` from `rnn_utils` uses this *centred difference* to estimate every
-# gradient your backward function returns, one entry at a time, on a small random case. The loss is
+# for a small $\varepsilon$. This *centred difference* estimates every gradient your backward function
+# returns, one entry at a time, on a small random case. The loss is
 # $L = \sum a^{\langle t \rangle} * \text{da\_next}$, whose gradient with respect to $a^{\langle t \rangle}$ is exactly
-# the `da_next` your function receives. It then prints the relative error
+# the `da_next` your function receives. The estimate was made with a **correct** forward pass when the
+# assignment was built, and `gradient_check` runs your backward function on the cache of that same
+# correct forward pass: so it judges your backward function alone, even if your forward function has
+# a bug (it tells you, in a note, when your forward function disagrees with the correct one on this
+# case). It then prints the relative error
 # $\frac{\lVert g_{\text{yours}} - g_{\text{numerical}} \rVert}{\lVert g_{\text{yours}} \rVert + \lVert g_{\text{numerical}} \rVert}$.
 #
 # What to expect: a correct function gives errors around $10^{-10}$ to $10^{-8}$ (the rounding error of the
-# estimate). Anything above $10^{-4}$ is a bug in that gradient.
+# estimate). Anything above $10^{-4}$ is a bug in your backward function's computation of that gradient.
 
 # %%
 errors = gradient_check("rnn_cell_backward", rnn_cell_forward, rnn_cell_backward)
@@ -593,21 +602,22 @@ def rnn_backward(da, caches):
     return gradients
 
 # %% nbgrader={"grade": false, "grade_id": "example_rnn_backward", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Try rnn_backward on the example: compare what it prints with the table below.
-inputs = example_inputs("rnn_backward")
-a, y_pred, caches = rnn_forward(**inputs["forward"])
-gradients = rnn_backward(inputs["da"], caches)
-show_values("rnn_backward", gradients)
-check_results("rnn_backward", gradients)
-print("\nThe visible checks pass.")
+# Run rnn_backward on the published example: it prints the values of the table below,
+# then compares every output with the expected one.
+# Its cache comes from a correct forward pass saved with the assignment, so this
+# judges rnn_backward alone.
+# A correct rnn_cell_backward stands in for yours here, so this judges the loop alone.
+check_example("rnn_backward", rnn_backward)
 
 # %% [markdown]
 # <!-- expected-output: rnn_backward -->
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_backward", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Graded: hidden tests run rnn_backward on new sizes and seeds, with caches made by a
+# Graded. The visible lines check that it is implemented, sits in its graded cell and
+# is right on the published example. Then hidden tests run rnn_backward on new sizes and seeds, with caches made by a
 # correct forward pass.
 assert_implemented("rnn_backward", rnn_backward)
+check_submission("rnn_backward", rnn_backward)
 ### BEGIN HIDDEN TESTS
 from autograder.notebook import check
 check("rnn_backward", globals())
@@ -618,7 +628,8 @@ check("rnn_backward", globals())
 #
 # The same check for the whole sequence. Here the loss is $L = \sum_t \sum a^{\langle t \rangle} * \text{da}[:, :, t]$:
 # every weight is nudged once and the change of the loss sums the effect over all steps, so a gradient
-# that is not carried back through time shows up as a large error.
+# that is not carried back through time shows up as a large error. Inside the loop a correct
+# `rnn_cell_backward` stands in for yours, so this judges `rnn_backward` alone.
 
 # %%
 errors = gradient_check("rnn_backward", rnn_forward, rnn_backward)
@@ -728,21 +739,21 @@ def lstm_cell_backward(da_next, dc_next, cache):
     return gradients
 
 # %% nbgrader={"grade": false, "grade_id": "example_lstm_cell_backward", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Try lstm_cell_backward on the example: compare what it prints with the table below.
-inputs = example_inputs("lstm_cell_backward")
-a_next, c_next, yt, cache = lstm_cell_forward(**inputs["forward"])
-gradients = lstm_cell_backward(inputs["da_next"], inputs["dc_next"], cache)
-show_values("lstm_cell_backward", gradients)
-check_results("lstm_cell_backward", gradients)
-print("\nThe visible checks pass.")
+# Run lstm_cell_backward on the published example: it prints the values of the table below,
+# then compares every output with the expected one.
+# Its cache comes from a correct forward pass saved with the assignment, so this
+# judges lstm_cell_backward alone.
+check_example("lstm_cell_backward", lstm_cell_backward)
 
 # %% [markdown]
 # <!-- expected-output: lstm_cell_backward -->
 
 # %% nbgrader={"grade": true, "grade_id": "test_lstm_cell_backward", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Graded: hidden tests run lstm_cell_backward on new sizes and seeds, with caches made
+# Graded. The visible lines check that it is implemented, sits in its graded cell and
+# is right on the published example. Then hidden tests run lstm_cell_backward on new sizes and seeds, with caches made
 # by a correct forward pass.
 assert_implemented("lstm_cell_backward", lstm_cell_backward)
+check_submission("lstm_cell_backward", lstm_cell_backward)
 ### BEGIN HIDDEN TESTS
 from autograder.notebook import check
 check("lstm_cell_backward", globals())
@@ -823,22 +834,22 @@ def lstm_backward(da, caches):
     return gradients
 
 # %% nbgrader={"grade": false, "grade_id": "example_lstm_backward", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Try lstm_backward on the example: compare what it prints with the table below.
-inputs = example_inputs("lstm_backward")
-a, y, c, caches = lstm_forward(**inputs["forward"])
-gradients = lstm_backward(inputs["da"], caches)
-show_values("lstm_backward", gradients)
-check_results("lstm_backward", gradients)
-assert gradients["dx"].shape == inputs["forward"]["x"].shape, "dx must have the shape of x"
-print("\nThe visible checks pass.")
+# Run lstm_backward on the published example: it prints the values of the table below,
+# then compares every output with the expected one.
+# Its cache comes from a correct forward pass saved with the assignment, so this
+# judges lstm_backward alone.
+# A correct lstm_cell_backward stands in for yours here, so this judges the loop alone.
+check_example("lstm_backward", lstm_backward)
 
 # %% [markdown]
 # <!-- expected-output: lstm_backward -->
 
 # %% nbgrader={"grade": true, "grade_id": "test_lstm_backward", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Graded: hidden tests run lstm_backward on new sizes and seeds, with caches made by a
+# Graded. The visible lines check that it is implemented, sits in its graded cell and
+# is right on the published example. Then hidden tests run lstm_backward on new sizes and seeds, with caches made by a
 # correct forward pass.
 assert_implemented("lstm_backward", lstm_backward)
+check_submission("lstm_backward", lstm_backward)
 ### BEGIN HIDDEN TESTS
 from autograder.notebook import check
 check("lstm_backward", globals())
@@ -873,19 +884,21 @@ errors = gradient_check("lstm_backward", lstm_forward, lstm_backward)
 
 # %%
 import matplotlib.pyplot as plt
+from rnn_checks import vanishing_gradient_data
 
 t, rnn_norms, lstm_norms = vanishing_gradient_data(
     rnn_forward=rnn_forward, rnn_cell_backward=rnn_cell_backward, rnn_backward=rnn_backward,
     lstm_forward=lstm_forward, lstm_cell_backward=lstm_cell_backward, lstm_backward=lstm_backward)
 plt.figure(figsize=(8, 4))
-plt.semilogy(t, rnn_norms, label="basic RNN")
-plt.semilogy(t, lstm_norms, label="LSTM")
+plt.semilogy(t, lstm_norms, color="#0072b2", label="LSTM")      # the colours of the picture above
+plt.semilogy(t, rnn_norms, color="#d55e00", label="basic RNN")
 plt.xlabel("time step t (the loss is at the last step)")
 plt.ylabel("size of dL/da<t> (log scale)")
 plt.legend()
 plt.show()
-print(f"gradient at the last step / gradient at step 0: RNN {rnn_norms[-1] / rnn_norms[0]:.1e}, "
-      f"LSTM {lstm_norms[-1] / lstm_norms[0]:.1e}")
+# how much of the gradient at the last step is left when it reaches step 0
+print(f"gradient at step 0 / gradient at the last step: RNN {rnn_norms[0] / rnn_norms[-1]:.1e}, "
+      f"LSTM {lstm_norms[0] / lstm_norms[-1]:.1e}")
 
 # %% [markdown]
 # ## Congratulations

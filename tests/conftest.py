@@ -11,7 +11,7 @@ sys.path.insert(0, str(ROOT))
 from autograder import assignment, nbgrader_cli, samples  # noqa: E402
 
 NAME = assignment.ASSIGNMENT
-COURSE_FILES = ("notebooks", "rnn_utils.py", "nbgrader_config.py", "source", "release")
+COURSE_FILES = ("notebooks", "rnn_utils.py", "rnn_checks.py", "nbgrader_config.py", "source", "release")
 
 
 def pytest_addoption(parser):

@@ -5,6 +5,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import rnn_checks
 import rnn_utils
 from autograder import assignment, build
 
@@ -33,13 +34,18 @@ def test_release_equals_a_fresh_build():
     assert problems == [], "run `python -m autograder build` and commit:\n" + "\n".join(problems)
 
 
-def test_release_holds_only_the_notebook_utils_and_images():
-    """Does the release ship nothing but the notebook, rnn_utils.py and the images?"""
+def test_release_holds_only_the_notebook_helpers_data_and_images():
+    """Does the release ship nothing but the notebook, the two helper files, the example data
+    and the images, each helper a byte copy of the kit's one copy?"""
     files = sorted(str(p.relative_to(RELEASE)) for p in RELEASE.rglob("*") if p.is_file())
     images = {"images/" + f for f in ("rnn_cell.png", "rnn_unrolled.png", "lstm_cell.png",
                                       "backprop_through_time.png", "vanishing_gradient.png")}
-    assert set(files) == {f"{NAME}.ipynb", "rnn_utils.py"} | images
-    assert (RELEASE / "rnn_utils.py").read_bytes() == (ROOT / "rnn_utils.py").read_bytes()
+    assert set(files) == {f"{NAME}.ipynb", "rnn_utils.py", "rnn_checks.py",
+                          "rnn_example_data.npz"} | images
+    for helper in build.HELPERS:
+        assert (RELEASE / helper).read_bytes() == (ROOT / helper).read_bytes()
+        assert (SOURCE / helper).read_bytes() == (ROOT / helper).read_bytes()
+    assert not (ROOT / "rnn_example_data.npz").exists()  # generated into source/ only
 
 
 def test_release_has_no_solutions_hidden_tests_or_outputs():
@@ -112,7 +118,7 @@ def test_untouched_release_raises_not_implemented(name):
     exec(compile(cells_by_id(release_nb())["setup"].source, "<setup>", "exec"), ns)
     exec(compile(cells_by_id(release_nb())[name].source, "<cell>", "exec"), ns)
     with pytest.raises(NotImplementedError, match="Not implemented yet"):
-        ns[name](*rnn_utils._placeholder_arguments(name))
+        ns[name](*rnn_checks.placeholder_arguments(name))
     with pytest.raises(rnn_utils.CheckFailed, match=f"{name} is not implemented yet"):
         rnn_utils.assert_implemented(name, ns[name])
 

@@ -281,7 +281,8 @@ def test_alt_text_covers_every_figure():
 
 def test_reference_backward_matches_numerical_gradients():
     """Is the test-only reference right (backward vs. centred differences)?"""
-    from rnn_utils import numerical_gradient, relative_error
+    from rnn_checks import numerical_gradient
+    from rnn_utils import relative_error
     rng = np.random.default_rng(3)
     n_x, n_a, n_y, m, T_x = 3, 4, 2, 2, 5
     x = rng.standard_normal((n_x, m, T_x))
@@ -411,3 +412,39 @@ def test_vanishing_plot_is_a_deterministic_png(vanishing, tmp_path):
     assert width == 1200 and 500 <= height <= 900
     assert not {kind for kind, _ in chunks} & {b"tEXt", b"iTXt", b"zTXt", b"tIME"}
     assert 10_000 <= len(data) <= 1_000_000
+
+
+def _texts(fig):
+    return [t.get_text() for ax in fig.axes for t in ax.texts]
+
+
+def test_diagrams_number_the_steps_as_the_code_does():
+    """Do the unrolled RNN and the backward pass count steps t = 0 .. T_x-1, as the loops do,
+    with the initial state named a0 as in the code?"""
+    from notebooks.figures import diagrams
+    for draw in (diagrams.draw_rnn_unrolled, diagrams.draw_backprop_through_time):
+        texts = " ".join(_texts(draw()))
+        assert r"\langle 0 \rangle" in texts and r"\langle T_x-1 \rangle" in texts
+        assert r"\langle T_x \rangle" not in texts
+    unrolled = _texts(diagrams.draw_rnn_unrolled())
+    assert "a0" in unrolled and r"$a^{\langle 0 \rangle}$" in unrolled
+    assert r"$x^{\langle 0 \rangle}$" in unrolled and r"$x^{\langle T_x-1 \rangle}$" in unrolled
+
+
+def test_vanishing_ratio_is_step_zero_over_the_last_step_in_matching_colours(vanishing):
+    """Does the figure print how much of the last step's gradient reaches step 0 (a number
+    below 1 for the RNN), and does the notebook's own plot use the figure's colours?"""
+    from notebooks.figures import _draw, vanishing as plot
+    _, rnn_norms, lstm_norms = vanishing
+    fig = plot.draw_vanishing_gradient(vanishing)
+    texts = {t.get_text(): t.get_color() for ax in fig.axes for t in ax.texts}
+    rnn = plot._factor(rnn_norms[0] / rnn_norms[-1])
+    assert rnn_norms[0] / rnn_norms[-1] < 1e-5
+    assert texts[f"basic RNN:  {rnn}"] == _draw.RED
+    assert texts[f"LSTM:  {plot._factor(lstm_norms[0] / lstm_norms[-1])}"] == _draw.BLUE
+    lines = {line.get_label(): line.get_color() for line in fig.axes[0].get_lines()}
+    assert lines == {"basic RNN": _draw.RED, "LSTM": _draw.BLUE}
+    notebook = (ROOT / "notebooks" / "rnn_step_by_step.py").read_text()
+    assert f'plt.semilogy(t, rnn_norms, color="{_draw.RED}", label="basic RNN")' in notebook
+    assert f'plt.semilogy(t, lstm_norms, color="{_draw.BLUE}", label="LSTM")' in notebook
+    assert "rnn_norms[0] / rnn_norms[-1]" in notebook and "rnn_norms[-1] / rnn_norms[0]" not in notebook

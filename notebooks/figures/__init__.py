@@ -35,10 +35,11 @@ ALT_TEXT = {
     ),
     "rnn_unrolled.png": (
         "Diagram of an RNN unrolled over time. The same RNN cell, with the same "
-        "parameters Waa, Wax, Wya, ba, by, is repeated for steps 1, 2, 3 up to "
-        "T_x. Each copy reads its input x<t> from below and outputs a prediction "
-        "y-hat<t> above; the hidden state starts as a<0> and is passed from each "
-        "step to the next (a<1>, a<2>, a<3>, ..., a<T_x>)."
+        "parameters Waa, Wax, Wya, ba, by, is repeated for steps t = 0, 1, 2 up to "
+        "T_x-1, numbered as in the code. Each copy reads its input x<t> = x[:, :, t] "
+        "from below and outputs a prediction y-hat<t> above; the hidden state "
+        "starts as a0 and is passed from each step to the next (a<0>, a<1>, a<2>, "
+        "..., a<T_x-1>)."
     ),
     "lstm_cell.png": (
         "Diagram of one LSTM cell. The previous hidden state a<t-1> and the input "
@@ -51,11 +52,11 @@ ALT_TEXT = {
         "y-hat<t>. The equations are listed below the drawing."
     ),
     "backprop_through_time.png": (
-        "Diagram of backpropagation through time, with the steps 1, ..., t-1, t, "
-        "..., T_x side by side. Every step receives da<t>, the gradient coming "
+        "Diagram of backpropagation through time, with the steps 0, ..., t-1, t, "
+        "..., T_x-1 side by side, numbered as in the code. Every step receives da<t>, the gradient coming "
         "from its own loss, from above. Gradients move from right to left: step t "
         "sends da_prevt (and, for the LSTM, dc_prevt) to step t-1; they start at "
-        "zero at the last step, and what leaves step 1 is da0. Each step also "
+        "zero at the last step, and what leaves step 0 is da0. Each step also "
         "outputs dx<t>, the gradient of its input, and adds its share of the "
         "parameter gradients dW to a running sum over all steps."
     ),

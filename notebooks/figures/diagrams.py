@@ -92,11 +92,11 @@ def draw_rnn_cell():
 def draw_rnn_unrolled():
     """The same cell applied at every step, the hidden state passed along."""
     fig, ax = d.new_canvas(16.6, 8.6)
-    cells_x = [2.75, 5.85, 8.95, 13.85]   # step 1, 2, 3 and T_x
-    steps = ["1", "2", "3", "T_x"]
+    cells_x = [2.75, 5.85, 8.95, 13.85]   # step 0, 1, 2 and T_x - 1, as in the code
+    steps = ["0", "1", "2", "T_x-1"]
     y_cell = 4.3
     w, h = 1.9, 1.6
-    dots_x = 11.4   # "..." stands for the steps between 3 and T_x
+    dots_x = 11.4   # "..." stands for the steps between 2 and T_x - 1
 
     boxes = []
     for cx in cells_x:
@@ -113,19 +113,20 @@ def draw_rnn_unrolled():
 
     # hidden state carried from left to right
     lab = FS_LABEL - 1
-    d.label(ax, (0.55, y_cell), r"$a^{\langle 0 \rangle}$")
+    d.label(ax, (0.55, y_cell), "a0", family="DejaVu Sans Mono")
     d.arrow(ax, (1.1, y_cell), boxes[0]["left"])
-    for left, right, t in zip(boxes[:2], boxes[1:3], ["1", "2"]):
+    for left, right, t in zip(boxes[:2], boxes[1:3], ["0", "1"]):
         d.arrow(ax, left["right"], right["left"])
         mid = (left["right"][0] + right["left"][0]) / 2
         d.label(ax, (mid, y_cell + 0.45), r"$a" + _step(t) + "$", fontsize=lab)
     d.arrow(ax, boxes[2]["right"], (dots_x - 0.45, y_cell))
     d.label(ax, ((boxes[2]["right"][0] + dots_x - 0.45) / 2, y_cell + 0.45),
-            r"$a^{\langle 3 \rangle}$", fontsize=lab)
+            r"$a^{\langle 2 \rangle}$", fontsize=lab)
     d.label(ax, (dots_x, y_cell + 0.05), r"$\cdots$", fontsize=FS_LABEL + 4)
     d.arrow(ax, (dots_x + 0.45, y_cell), boxes[3]["left"])
-    d.arrow(ax, boxes[3]["right"], (15.4, y_cell))
-    d.label(ax, (15.95, y_cell), r"$a^{\langle T_x \rangle}$", fontsize=lab)
+    d.arrow(ax, boxes[3]["right"], (16.1, y_cell))
+    d.label(ax, ((boxes[3]["right"][0] + 16.1) / 2, y_cell + 0.45), r"$a^{\langle T_x-1 \rangle}$",
+            fontsize=lab)
 
     # one set of parameters, shared by every step
     d.label(ax, (8.3, 8.2),
@@ -282,7 +283,7 @@ def draw_backprop_through_time():
     y_cell = 5.6
     w, h = 1.7, 1.6
     y_da, y_dc = y_cell + 0.4, y_cell - 0.4
-    cells = {"1": 2.6, "t-1": 6.5, "t": 10.9, "T_x": 14.9}
+    cells = {"0": 2.6, "t-1": 6.5, "t": 10.9, "T_x-1": 14.9}  # numbered as in the code
     dots = [4.55, 12.9]
     DA, DC, DW, DX = RED, BLUE, GREEN, ORANGE
     mono = {"family": "DejaVu Sans Mono"}
@@ -316,11 +317,11 @@ def draw_backprop_through_time():
 
     right = {t: b["right"][0] for t, b in boxes.items()}
     left = {t: b["left"][0] for t, b in boxes.items()}
-    carry(dots[0] - 0.4, right["1"])
+    carry(dots[0] - 0.4, right["0"])
     carry(left["t-1"], dots[0] + 0.4)
     carry(left["t"], right["t-1"])
     carry(dots[1] - 0.4, right["t"])
-    carry(left["T_x"], dots[1] + 0.4)
+    carry(left["T_x-1"], dots[1] + 0.4)
     for x in dots:
         d.label(ax, (x, y_cell), r"$\cdots$", fontsize=FS_LABEL + 4)
     mid = (left["t"] + right["t-1"]) / 2
@@ -330,11 +331,11 @@ def draw_backprop_through_time():
             fontsize=FS_NOTE, **mono)
     # start values on the right, result on the left
     x_end = 16.95
-    d.arrow(ax, (x_end, y_da), (right["T_x"], y_da), color=DA)
-    d.arrow(ax, (x_end, y_dc), (right["T_x"], y_dc), color=DC, ls="--")
+    d.arrow(ax, (x_end, y_da), (right["T_x-1"], y_da), color=DA)
+    d.arrow(ax, (x_end, y_dc), (right["T_x-1"], y_dc), color=DC, ls="--")
     d.label(ax, (x_end + 0.12, y_da), "0", color=DA, ha="left", fontsize=FS_NOTE)
     d.label(ax, (x_end + 0.12, y_dc), "0", color=DC, ha="left", fontsize=FS_NOTE)
-    d.arrow(ax, (left["1"], y_da), (1.05, y_da), color=DA)
+    d.arrow(ax, (left["0"], y_da), (1.05, y_da), color=DA)
     d.label(ax, (0.6, y_da), "da0", color=DA, fontsize=FS_NOTE, **mono)
 
     # out of each step: dx<t> down, its share of dW into the running sum

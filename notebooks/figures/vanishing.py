@@ -33,8 +33,8 @@ import numpy as np
 
 from . import _draw as d
 
-from rnn_utils import (OPTIONAL_FUNCTIONS, REQUIRED_FUNCTIONS,  # noqa: F401
-                       vanishing_gradient_data)
+from rnn_checks import (OPTIONAL_FUNCTIONS, REQUIRED_FUNCTIONS,  # noqa: F401
+                        vanishing_gradient_data)
 
 
 def _factor(ratio):
@@ -68,13 +68,13 @@ def draw_vanishing_gradient(data):
     ax.grid(True, which="major", color="#dddddd", lw=0.8)
     ax.legend(loc="lower right", fontsize=d.FS_NOTE, frameon=False)
     ax.tick_params(labelsize=d.FS_NOTE - 1)
-    # how much smaller the gradient is at t = 0 than at the last step
-    ax.text(0.03, 0.80, rf"$\|\partial \mathcal{{L}} / \partial a^{{\langle {T_x - 1} \rangle}}\|"
-            rf"\ /\ \|\partial \mathcal{{L}} / \partial a^{{\langle 0 \rangle}}\|$ :",
+    # how much of the gradient at the last step is left when it reaches t = 0
+    ax.text(0.03, 0.80, rf"$\|\partial \mathcal{{L}} / \partial a^{{\langle 0 \rangle}}\|"
+            rf"\ /\ \|\partial \mathcal{{L}} / \partial a^{{\langle {T_x - 1} \rangle}}\|$ :",
             transform=ax.transAxes, fontsize=d.FS_NOTE, va="top", color=d.INK)
     for k, (name, norms, colour) in enumerate((("basic RNN", rnn_norms, d.RED),
                                                ("LSTM", lstm_norms, d.BLUE))):
-        ax.text(0.05, 0.70 - 0.09 * k, f"{name}:  {_factor(norms[-1] / norms[0])}",
+        ax.text(0.05, 0.70 - 0.09 * k, f"{name}:  {_factor(norms[0] / norms[-1])}",
                 transform=ax.transAxes, fontsize=d.FS_NOTE, va="top", color=colour)
     fig.tight_layout()
     return fig
