@@ -153,14 +153,19 @@ def _same(a, b):
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     return a == b
-for path in files:
-    try:
-        from autograder import child
-        for case_args, calls, _ in child.load_payload(path):
-            if _same(tuple(case_args), tuple(args)):
-                answers = [call[1] for call in calls]
-    except Exception as error:
-        raise RuntimeError("NO-ANSWERS " + type(error).__name__)
+loaded = getattr(builtins, "_rt_cases", None)
+if loaded is None:
+    loaded = []
+    for path in files:
+        try:
+            from autograder import child
+            loaded += child.load_payload(path)
+        except Exception as error:
+            raise RuntimeError("NO-ANSWERS " + type(error).__name__)
+    builtins._rt_cases = loaded
+for case_args, calls, _ in loaded:
+    if _same(tuple(case_args), tuple(args)):
+        answers = [call[1] for call in calls]
 if answers is None:
     raise RuntimeError("NO-ANSWERS: no payload found")
 """,
@@ -839,7 +844,7 @@ import builtins
 first = not hasattr(builtins, "_rt_called")
 builtins._rt_called = True
 if first:
-    return (np.zeros((5, 10)), np.zeros((2, 10)), [0.0] * 550000)
+    return (np.zeros((5, 10)), np.zeros((2, 10)), [0.0] * 200000)
 return None
 """
 EXTRA_KEYS = """

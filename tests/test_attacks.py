@@ -780,10 +780,9 @@ CHEATS = ("closure", "gc", "inspect", "frames", "payload")
 ROUND2 = [
     # --- 1 state: what one student leaves for the next --------------------------------
     H(1, "census_first", "lstm_cell_backward", R2.CENSUS, says=("CLEAN",)),
-    H(1, "plant_answers", "rnn_cell_forward", R2.planter("rnn_cell_forward"), whole_cell=True,
-      says=("PLANTED",)),
-    H(1, "plant_answers_again", "rnn_cell_forward", R2.planter("rnn_cell_forward"), whole_cell=True,
-      says=("PLANTED",)),
+    # (the planters' lingering process deletes results files, their own ones too: no message is required)
+    H(1, "plant_answers", "rnn_cell_forward", R2.planter("rnn_cell_forward"), whole_cell=True),
+    H(1, "plant_answers_again", "rnn_cell_forward", R2.planter("rnn_cell_forward"), whole_cell=True),
     *[H(1, f"read_{store}", "rnn_cell_forward", R2.reader("rnn_cell_forward", store), whole_cell=True,
         says=("NOTHING-LEFT",)) for store in ("files", "shm", "msg", "mq", "socket")],
     H(1, "census_after_planters", "lstm_cell_backward", R2.CENSUS, says=("CLEAN",)),
@@ -795,7 +794,8 @@ ROUND2 = [
     *[H(1, f"prlimit_{name}", "rnn_cell_forward",
         R2.PRLIMIT.replace("@RESOURCE@", res).replace("@VALUE@", value), alone=True, jobs=(1, 2))
       for name, res, value in (("fsize", "RLIMIT_FSIZE", "1"), ("nofile", "RLIMIT_NOFILE", "4"),
-                               ("memory", "RLIMIT_AS", str(200 * 2**20)), ("nproc", "RLIMIT_NPROC", "1"))],
+                               ("memory", "RLIMIT_AS", str(200 * 2**20)), ("nproc", "RLIMIT_NPROC", "1"),
+                               ("stack", "RLIMIT_STACK", str(160 * 1024)))],
     # --- 2 oracle: the answers inside the child ----------------------------------------
     *[H(2, f"oracle_{technique}_{function}", function, R2.oracle_cheat(function, technique))
       for technique, function in zip(CHEATS, ("rnn_forward", "lstm_forward", "rnn_backward",
@@ -836,8 +836,8 @@ ROUND2 = [
     H(5, "many_entries", "rnn_cell_forward", R2.MANY_ENTRIES, alone=True),
     H(5, "forged_many_arrays", "lstm_cell_forward", R2.forge(R2.FORGED_ARRAYS), alone=True),
     H(5, "extra_keys", "rnn_cell_backward", R2.honest_then("rnn_cell_backward", R2.EXTRA_KEYS.replace(
-        "300000", "60000")), whole_cell=True, alone=True),
-    H(5, "huge_type_name", "lstm_cell_backward", 'return type("N" * 30_000_000, (), {})()', alone=True),
+        "300000", "15000")), whole_cell=True, alone=True),
+    H(5, "huge_type_name", "lstm_cell_backward", 'return type("N" * 8_000_000, (), {})()', alone=True),
     H(5, "forged_huge_string", "rnn_forward", R2.forge(R2.FORGED_HUGE_STRING), alone=True),
     H(5, "forged_deep_json", "lstm_backward", R2.forge(R2.FORGED_DEEP_JSON), alone=True),
     # --- 6 time ---------------------------------------------------------------------------
@@ -848,7 +848,7 @@ ROUND2 = [
     H(6, "c_level_loop", "rnn_cell_backward", R2.C_LEVEL_LOOP, says=TIMEOUT),
     H(6, "timer_disabled", "lstm_forward", R2.DISABLE_TIMER, says=TIMEOUT),
     H(6, "busy_daemon", "lstm_backward", R2.BUSY_DAEMON, says=("NoneType",)),
-    H(6, "spinning_threads", "rnn_backward", R2.THREAD_SPIN, says=("NoneType",)),
+    H(6, "spinning_threads", "rnn_backward", R2.THREAD_SPIN, says_any=("NoneType", "TimeoutError")),
     H(6, "timer_disabled_default_timeout", "lstm_forward", R2.DISABLE_TIMER, says=TIMEOUT, alone=True,
       timeout=5.0),
     H(6, "c_level_loop_default_timeout", "rnn_cell_backward", R2.C_LEVEL_LOOP, says=TIMEOUT, alone=True,
@@ -1104,6 +1104,9 @@ def check_attack(run: Run, name: str):
             f"the attack gained points {context}: {target['message'][:300]}"
         for text in attack.says:
             assert text.lower() in target["message"].lower(), f"{context} message: {target['message'][:400]!r}"
+        if attack.says_any:
+            assert any(t.lower() in target["message"].lower() for t in attack.says_any), \
+                f"{context} message: {target['message'][:400]!r}"
     lost = {f: r["message"][:200] for f, r in entry["functions"].items()
             if f != attack.function and not (r["passed"] and r["score"] == POINTS[f])}
     assert not lost, f"{name}: the attack cost other functions too ({run.label}): " + json.dumps(lost, indent=1)
@@ -1199,6 +1202,19 @@ def test_round2_attack_loses_exactly_its_function(round2, jobs, name):
     check_attack(main_run(round2, jobs), name)
 
 
+@pytest.mark.parametrize("name", [a.student for a in MAIN2 if a.cls == 3])
+@pytest.mark.parametrize("jobs", JOBS)
+def test_round2_host_attack_sees_no_host_path(round2, jobs, name):
+    """Does the message of this attacker, who reports what it sees of the machine, name no host
+    path (kit, venv, scratch, /root, payload and slot folders)?"""
+    run = main_run(round2, jobs)
+    assert run.results is not None, f"{run.label}: no results.json"
+    folder = next(f for f, a in run.attackers.items() if a == name)
+    message = run.results["students"][folder]["functions"][ROUND2_BY_NAME[name].function]["message"]
+    seen = [m for m in host_markers(round2) if m in message]
+    assert not seen, f"{name} saw host paths {seen}: {message[:400]!r}"
+
+
 @pytest.mark.parametrize("jobs", JOBS)
 def test_round2_no_host_path_in_outputs(round2, jobs):
     """Does no host path (kit, venv, scratch, /root, payload and slot folders) show in
@@ -1224,6 +1240,30 @@ def test_round2_csv_and_terminal_are_neutral(round2, jobs):
     """Do hostile folder names start no formula in grades.csv, and reach neither the CSV nor the
     printed table with control or direction characters?"""
     check_csv_and_terminal(main_run(round2, jobs))
+
+
+@pytest.mark.parametrize("name", [a.student for a in MAIN2 if a.cls == 7])
+@pytest.mark.parametrize("jobs", JOBS)
+def test_round2_output_attack_is_neutralised(round2, jobs, name):
+    """Does this student's row of grades.csv start no formula and hold no control or direction
+    character, and does their line of the printed table hold none either?"""
+    run = main_run(round2, jobs)
+    assert run.results is not None, f"{run.label}: no results.json"
+    folder = next(f for f, a in run.attackers.items() if a == name)
+    with open(run.out / "grades.csv", newline="", encoding="utf-8", errors="surrogateescape") as fh:
+        rows = list(csv.reader(fh))[1:]
+    order = sorted(run.results["students"], key=str)
+    assert len(rows) == len(order), f"{len(rows)} rows for {len(order)} students"
+    row = rows[order.index(folder)]
+    problems = [f"formula start {c[:30]!r}" for c in row if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    problems += [f"control characters in {c[:30]!r}" for c in row if _bad_text(c)]
+    lines = [line for line in run.stdout.splitlines() if line.strip()]
+    if len(lines) != len(run.results["students"]) + 1:
+        problems.append(f"the printed table has {len(lines)} lines for {len(order)} students")
+    else:
+        line = lines[1 + list(run.results["students"]).index(folder)]
+        problems += [f"terminal: {c}" for c in _bad_text(line)]
+    assert not problems, f"{name} ({run.label}): " + "; ".join(problems)
 
 
 @pytest.mark.parametrize("jobs", JOBS)
