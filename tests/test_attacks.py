@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -730,3 +731,579 @@ def test_gradebook_is_intact_and_right(gradebook_batch):
     for student, entry in results["students"].items():
         assert float(rows[student]["score"]) == pytest.approx(entry["total"]), student
         assert float(rows[student]["max_score"]) == pytest.approx(entry["max"]), student
+
+
+# ===========================================================================
+# Round two (issue 11): seven classes of attack, each next to honest students
+# ===========================================================================
+#
+# The catalogue is tests/attacks_round2.py.  Most attacks go into one batch, graded
+# with --jobs 1 and again with --jobs 2, in which every attacker is followed by an
+# honest student (names sort so: "07_attack", "07~honest", "08_attack", ...), so that
+# with --jobs 1 the honest student after an attacker is graded in the same slot, by the
+# same fork server, right after it.  Attacks that could stop a batch, exhaust the
+# parent or wreck a slot for good are graded in a small batch of their own (honest
+# students before and after), so that each one is judged on its own.
+
+import attacks_round2 as R2  # noqa: E402
+
+COMM = ("rt" + TOKEN)[:15]           # process name of every lingering process of an attack
+IPC_KEY = int(TOKEN[:7], 16) + 1     # System V key of the IPC attacks
+COPY = Path(f"/var/tmp/rnn-course-copy-{TOKEN}")   # another course copy on the host
+PEAK_LIMIT_KIB = 500 * 1024
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+
+
+def _cls(n):
+    return {1: "state", 2: "oracle", 3: "host", 4: "fault", 5: "results", 6: "time", 7: "output"}[n]
+
+
+@dataclass
+class Hostile(Attack):
+    """A round-two attack: its class, and where it is graded."""
+    cls: int = 0
+    folder: str | None = None      # a hostile folder name (the notebook is the reference)
+    notebook_dir: str | None = None  # the only "notebook" is a named pipe with this name
+    alone: bool = False            # graded in a batch of its own
+    jobs: tuple = (1,)             # --jobs of its own batch
+    timeout: float = 2.0
+
+
+def H(cls, student, function, body="", **kw):
+    return Hostile(student, function, body, cls=cls, **kw)
+
+
+LOSES = ("RuntimeError",)
+ORACLE_LOOPS = ("rnn_forward", "lstm_forward", "rnn_backward", "lstm_backward")
+CHEATS = ("closure", "gc", "inspect", "frames", "payload")
+
+ROUND2 = [
+    # --- 1 state: what one student leaves for the next --------------------------------
+    H(1, "census_first", "lstm_cell_backward", R2.CENSUS, says=("CLEAN",)),
+    # (the planters' lingering process deletes results files, their own ones too: no message is required)
+    H(1, "plant_answers", "rnn_cell_forward", R2.planter("rnn_cell_forward"), whole_cell=True),
+    H(1, "plant_answers_again", "rnn_cell_forward", R2.planter("rnn_cell_forward"), whole_cell=True),
+    *[H(1, f"read_{store}", "rnn_cell_forward", R2.reader("rnn_cell_forward", store), whole_cell=True,
+        says=("NOTHING-LEFT",)) for store in ("files", "shm", "msg", "mq", "socket")],
+    H(1, "census_after_planters", "lstm_cell_backward", R2.CENSUS, says=("CLEAN",)),
+    H(1, "fill_disk_and_inodes", "lstm_cell_forward", R2.FILL),
+    H(1, "census_after_fill", "lstm_cell_backward", R2.CENSUS, says=("CLEAN",)),
+    H(1, "chmod_folders", "lstm_backward", R2.CHMOD),
+    H(1, "sigstop_everyone", "lstm_cell_backward", R2.SIGSTOP_ALL),
+    H(1, "write_server_memory", "rnn_cell_backward", R2.SERVER_MEMORY, says=("DENIED",)),
+    *[H(1, f"prlimit_{name}", "rnn_cell_forward",
+        R2.PRLIMIT.replace("@RESOURCE@", res).replace("@VALUE@", value), alone=True, jobs=(1, 2))
+      for name, res, value in (("fsize", "RLIMIT_FSIZE", "1"), ("nofile", "RLIMIT_NOFILE", "4"),
+                               ("memory", "RLIMIT_AS", str(200 * 2**20)), ("nproc", "RLIMIT_NPROC", "1"),
+                               ("stack", "RLIMIT_STACK", str(160 * 1024)))],
+    # --- 2 oracle: the answers inside the child ----------------------------------------
+    *[H(2, f"oracle_{technique}_{function}", function, R2.oracle_cheat(function, technique))
+      for technique, function in zip(CHEATS, ("rnn_forward", "lstm_forward", "rnn_backward",
+                                              "lstm_backward", "lstm_forward"))],
+    H(2, "oracle_closure_lstm_backward", "lstm_backward", R2.oracle_cheat("lstm_backward", "closure")),
+    H(2, "rebind_checks_rnn_backward", "rnn_backward",
+      R2.REBIND_CHECKS.replace("@DEP@", "rnn_cell_backward") + R2.FORGETFUL_RNN_BACKWARD),
+    H(2, "rebind_checks_lstm_backward", "lstm_backward",
+      R2.REBIND_CHECKS.replace("@DEP@", "lstm_cell_backward") + R2.FORGETFUL_LSTM_BACKWARD),
+    H(2, "inherited_fds", "lstm_cell_forward", R2.INHERITED_FDS, says=("NOTHING-READ",)),
+    H(2, "forge_progress", "rnn_cell_backward", R2.FORGE_PROGRESS),
+    # --- 3 host: what the child sees of the machine --------------------------------------
+    H(3, "host_mountinfo", "rnn_cell_forward", R2.MOUNTINFO),
+    H(3, "host_sys_path", "lstm_cell_forward", R2.SYS_PATH),
+    H(3, "host_environ_proc1", "rnn_cell_backward", R2.ENVIRON_PROC1),
+    H(3, "host_passwd_and_folders", "lstm_cell_backward", R2.PASSWD_SYS),
+    H(3, "host_teacher_copy", "lstm_cell_forward", R2.FIND_TEACHER.replace("@FUNCTION@", "lstm_cell_forward")),
+    H(3, "host_source_notebook_copy", "rnn_cell_backward",
+      R2.FIND_TEACHER.replace("@FUNCTION@", "rnn_cell_backward").replace(
+          'wanted = ("rnn_step_by_step.py", "rnn_step_by_step.ipynb")', 'wanted = ("rnn_step_by_step.ipynb",)')),
+    # --- 4 faults that could stop the batch (each alone) -----------------------------------
+    H(4, "deep_dirs_in_job_folder", "rnn_cell_backward", R2.DEEP_DIRS.replace("@WHERE@", R2.JOB_FOLDERS),
+      alone=True),
+    H(4, "deep_dirs_in_work_folder", "lstm_cell_forward", R2.DEEP_DIRS.replace("@WHERE@", R2.WORK_FOLDER),
+      alone=True),
+    H(4, "lone_surrogate_in_message", "rnn_forward", 'raise RuntimeError("bad byte \\udcff here")',
+      alone=True),
+    H(4, "lone_surrogate_in_type_name", "lstm_cell_backward", 'return type("T\\ud800", (), {})()',
+      alone=True),
+    H(4, "non_utf8_folder", None, folder="\udcff\udcfe-student", alone=True),
+    H(4, "non_utf8_notebook_name", None, folder="non-utf8-notebook",
+      notebook_dir="\udcffbad.ipynb", alone=True),
+    H(4, "forged_dict_marker", "rnn_cell_backward", R2.forge(R2.FORGED_DICT_MARKER), alone=True),
+    H(4, "forged_tuple_marker", "rnn_cell_forward", R2.forge(R2.FORGED_TUPLE_MARKER), alone=True),
+    H(4, "str_recursion_error", "lstm_forward", R2.STR_RECURSION, alone=True),
+    H(4, "raising_objects", "rnn_forward", R2.RAISING_OBJECTS, alone=True),
+    # --- 5 the results channel (each alone: the parent's memory is measured) --------------
+    H(5, "many_entries", "rnn_cell_forward", R2.MANY_ENTRIES, alone=True),
+    H(5, "forged_many_arrays", "lstm_cell_forward", R2.forge(R2.FORGED_ARRAYS), alone=True),
+    H(5, "extra_keys", "rnn_cell_backward", R2.honest_then("rnn_cell_backward", R2.EXTRA_KEYS.replace(
+        "300000", "15000")), whole_cell=True, alone=True),
+    H(5, "huge_type_name", "lstm_cell_backward", 'return type("N" * 8_000_000, (), {})()', alone=True),
+    H(5, "forged_huge_string", "rnn_forward", R2.forge(R2.FORGED_HUGE_STRING), alone=True),
+    H(5, "forged_deep_json", "lstm_backward", R2.forge(R2.FORGED_DEEP_JSON), alone=True),
+    # --- 6 time ---------------------------------------------------------------------------
+    H(6, "top_level_sleep", "lstm_cell_forward", R2.with_top_level("lstm_cell_forward", R2.TOP_LEVEL_SLEEP),
+      whole_cell=True, says=TIMEOUT),
+    H(6, "slow_every_call", "rnn_cell_forward", R2.slow_reference("rnn_cell_forward", R2.SLOW_CALLS),
+      whole_cell=True, says=TIMEOUT),
+    H(6, "c_level_loop", "rnn_cell_backward", R2.C_LEVEL_LOOP, says=TIMEOUT),
+    H(6, "timer_disabled", "lstm_forward", R2.DISABLE_TIMER, says=TIMEOUT),
+    H(6, "busy_daemon", "lstm_backward", R2.BUSY_DAEMON, says=("NoneType",)),
+    H(6, "spinning_threads", "rnn_backward", R2.THREAD_SPIN, says_any=("NoneType", "TimeoutError")),
+    H(6, "timer_disabled_default_timeout", "lstm_forward", R2.DISABLE_TIMER, says=TIMEOUT, alone=True,
+      timeout=5.0),
+    H(6, "c_level_loop_default_timeout", "rnn_cell_backward", R2.C_LEVEL_LOOP, says=TIMEOUT, alone=True,
+      timeout=5.0),
+    # --- 7 output injection: hostile folder names and messages ------------------------------
+    H(7, "formula_equals", None, folder='=HYPERLINK("http:evil","x")'),
+    H(7, "formula_plus", None, folder="+cmd|' -C calc'!A0"),
+    H(7, "formula_minus", None, folder="-2+3+cmd"),
+    H(7, "formula_at", None, folder="@SUM(1+1)*cmd"),
+    H(7, "formula_tab", None, folder="\t=1+1"),
+    H(7, "escape_sequences", None, folder="\x1b[2J\x1b[31mred\x1b]0;title\x07"),
+    H(7, "rtl_override", None, folder="\u202eexe.txt"),
+    H(7, "cr_lf", None, folder="line\r\nbreak\rover"),
+    H(7, "html_in_folder", None, folder="<img src=x onerror=alert(1)>"),
+    H(7, "hostile_notebook_name", None, folder="hostile-notebook-name",
+      notebook_dir="=1+2\x1b[31m\u202e\r\n.ipynb"),
+]
+ROUND2_BY_NAME = {a.student: a for a in ROUND2}
+assert len(ROUND2_BY_NAME) == len(ROUND2)
+MAIN2 = [a for a in ROUND2 if not a.alone]
+ALONE2 = [(a.student, jobs) for a in ROUND2 if a.alone for jobs in a.jobs]
+
+
+def round2_counts():
+    """{class name: number of attacks} of the round-two catalogue."""
+    counts = {}
+    for a in ROUND2:
+        counts[_cls(a.cls)] = counts.get(_cls(a.cls), 0) + 1
+    return counts
+
+
+def test_round2_has_three_attacks_of_every_class():
+    """Does the round-two catalogue hold at least three attacks of each of the seven classes?"""
+    counts = round2_counts()
+    assert set(counts) == {_cls(n) for n in range(1, 8)}, counts
+    assert min(counts.values()) >= 3, counts
+
+
+# ---------------------------------------------------------------------------
+# running a round-two batch
+# ---------------------------------------------------------------------------
+
+PEAK_WRAPPER = """
+import atexit, runpy, sys
+out = sys.argv.pop(1)
+def peak():
+    with open("/proc/self/status") as fh:
+        kib = [line.split()[1] for line in fh if line.startswith("VmHWM")][0]
+    with open(out, "w") as fh:
+        fh.write(kib)
+atexit.register(peak)
+sys.argv[0] = "autograder"
+runpy.run_module("autograder", run_name="__main__", alter_sys=True)
+"""
+
+
+@dataclass
+class Run:
+    label: str
+    out: Path
+    returncode: int
+    stdout: str
+    stderr: str
+    results: dict | None
+    peak_kib: int | None
+    left_on_host: dict
+    honest: dict          # folder name -> plan name
+    attackers: dict       # folder name -> attack name
+
+
+def host_leftovers(tmpdir: Path) -> dict:
+    """What an attack could leave on the host: files in the grader's TMPDIR, files of this
+    run's token in /tmp, /var/tmp, /dev/shm, IPC objects with its key, processes with its name."""
+    left = {}
+    left["tmpdir"] = sorted(os.listdir(tmpdir)) if tmpdir.exists() else []
+    left["token_files"] = sorted(f"{d}/{e}" for d in ("/tmp", "/var/tmp", "/dev/shm") if os.path.isdir(d)
+                                 for e in os.listdir(d) if TOKEN in e and not f"{d}/{e}" == str(COPY))
+    ipcs = subprocess.run(["ipcs"], capture_output=True, text=True).stdout if shutil.which("ipcs") else ""
+    left["ipc"] = [line for line in ipcs.splitlines() if f"{IPC_KEY:08x}" in line]
+    procs = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().strip() == COMM:
+                    procs.append(int(pid))
+            except OSError:
+                pass
+    left["processes"] = procs
+    return left
+
+
+def _kill_leftovers(pids):
+    import signal
+    for pid in pids:   # processes our own attacks started and the sandbox let escape
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def write_hostile(submitted: Path, folder: str, attack: Hostile, ctx: dict):
+    if attack.notebook_dir is not None:   # the only notebook is a named pipe
+        (submitted / folder / NAME).mkdir(parents=True)
+        os.mkfifo(submitted / folder / NAME / attack.notebook_dir)
+        return
+    plan = {"*": "reference"}
+    if attack.function:
+        plan[attack.function] = cell_source(attack, ctx)
+    write_student(submitted, folder, plan)
+
+
+def run_round2(env, label, entries, jobs, timeout=2.0):
+    """Grade `entries` ([(folder, attack or None, plan name or None)]) in one batch."""
+    scratch = env["scratch"] / label
+    submitted, out, tmpdir = scratch / "submitted", scratch / "out", scratch / "tmp"
+    for d in (submitted, tmpdir):
+        d.mkdir(parents=True)
+    honest, attackers = {}, {}
+    for folder, attack, plan in entries:
+        if attack is None:
+            write_student(submitted, folder, HONEST_PLANS[plan])
+            honest[folder] = plan
+        else:
+            write_hostile(submitted, folder, attack, env["ctx"])
+            attackers[folder] = attack.student
+    peak_file = scratch / "peak"
+    cmd = [sys.executable, "-c", PEAK_WRAPPER, str(peak_file)] + \
+        grade_cmd(submitted, out, env["course"], "--no-gradebook", jobs=jobs, timeout=timeout)[3:]
+    run_env = grader_env(scratch)
+    run_env["TMPDIR"] = str(tmpdir)
+    proc = subprocess.run(cmd, cwd=KIT, env=run_env, capture_output=True, timeout=1500)
+    try:
+        results = json.loads((out / "results.json").read_text())
+    except (OSError, ValueError):
+        results = None
+    try:
+        peak = int(peak_file.read_text())
+    except (OSError, ValueError):
+        peak = None
+    left = host_leftovers(tmpdir)
+    _kill_leftovers(left["processes"])
+    return Run(label, out, proc.returncode, proc.stdout.decode(errors="surrogateescape"),
+               proc.stderr.decode(errors="surrogateescape"), results, peak, left, honest, attackers)
+
+
+PLANS = list(HONEST_PLANS)
+
+
+def main_entries():
+    entries = [("00~alice", None, "alice")]
+    for i, attack in enumerate(MAIN2, start=1):
+        folder = attack.folder or f"{i:02d}_{attack.student}"
+        entries.append((folder, attack, None))
+        entries.append((f"{i:02d}~{PLANS[i % len(PLANS)]}", None, PLANS[i % len(PLANS)]))
+    return entries
+
+
+def alone_entries(attack):
+    folder = attack.folder or f"m_{attack.student}"
+    return [("a~alice", None, "alice"), ("b~carol", None, "carol"), (folder, attack, None),
+            ("z1~zoe", None, "zoe"), ("z2~erin", None, "erin"), ("z3~frank", None, "frank"),
+            ("z4~zoe", None, "zoe")]
+
+
+@pytest.fixture(scope="module")
+def round2(tmp_path_factory):
+    scratch = tmp_path_factory.mktemp("round2")
+    course = make_course(scratch / "course")
+    # another copy of the course on the host, readable by anyone (as a colleague's would be)
+    shutil.copytree(course / "notebooks", COPY / "notebooks")
+    shutil.copytree(course / "source", COPY / "source")
+    for path in [COPY, *COPY.rglob("*")]:
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    ctx = {"COURSE": course, "OUT": scratch, "KIT": KIT, "PORT": 9, "ALICE_NB": course,
+           "HOST_PROBE": "/nonexistent", "KIT_PROBE": "/nonexistent",
+           "TOKEN": TOKEN, "KEY": IPC_KEY, "COMM": COMM}
+    env = {"scratch": scratch, "course": course, "ctx": ctx, "runs": {}}
+    base = run_round2(env, "baseline", [(p, None, p) for p in PLANS], jobs=1)
+    assert base.returncode == 0, base.stderr
+    env["baseline"] = base.results["students"]
+    yield env
+    shutil.rmtree(COPY, ignore_errors=True)
+
+
+def main_run(env, jobs) -> Run:
+    key = ("main", jobs)
+    if key not in env["runs"]:
+        env["runs"][key] = run_round2(env, f"main-jobs{jobs}", main_entries(), jobs)
+    return env["runs"][key]
+
+
+def alone_run(env, name, jobs) -> Run:
+    key = (name, jobs)
+    if key not in env["runs"]:
+        attack = ROUND2_BY_NAME[name]
+        env["runs"][key] = run_round2(env, f"alone-{name}-jobs{jobs}", alone_entries(attack), jobs,
+                                      timeout=attack.timeout)
+    return env["runs"][key]
+
+
+def host_markers(env) -> list:
+    """Host paths that must never show in an output."""
+    marks = {str(KIT), os.path.realpath(KIT), sys.prefix, os.path.realpath(sys.prefix),
+             str(env["scratch"]), "/root", "grade-cases-", "grade-slot", str(COPY)}
+    if not sys.base_prefix.startswith(("/usr", "/opt/hostedtoolcache")):
+        marks.add(sys.base_prefix)
+    return sorted(m for m in marks if m and m != "/")
+
+
+# ---------------------------------------------------------------------------
+# the checks, shared by the big batch and the batches of one attack
+# ---------------------------------------------------------------------------
+
+
+def check_batch_finished(run: Run):
+    """The batch ran to the end and wrote every output, every student graded."""
+    assert run.returncode == 0, f"{run.label}: grader exit {run.returncode}\n{run.stderr[-3000:]}"
+    assert run.results is not None, f"{run.label}: no results.json"
+    assert not run.results.get("not_graded"), run.results.get("not_graded")
+    want = set(run.honest) | set(run.attackers)
+    assert set(run.results["students"]) == want, set(run.results["students"]) ^ want
+    assert (run.out / "grades.csv").exists() and (run.out / "report" / "index.html").exists()
+    assert len(list((run.out / "feedback").glob("*.html"))) == len(want)
+
+
+def check_honest(env, run: Run):
+    """Every honest student gets exactly the result of their plan graded alone."""
+    assert run.results is not None, f"{run.label}: no results.json"
+    changed = {}
+    for folder, plan in run.honest.items():
+        got = run.results["students"].get(folder)
+        if got != env["baseline"][plan]:
+            changed[folder] = "missing" if got is None else {
+                f: r["message"][:160] for f, r in got.get("functions", {}).items()
+                if r != env["baseline"][plan]["functions"].get(f)} or got.get("error")
+    assert not changed, f"{run.label}: honest students changed: " + json.dumps(changed, indent=1)[:4000]
+
+
+def check_attack(run: Run, name: str):
+    """The attacker loses exactly the attacked function (or is refused as a whole)."""
+    attack = ROUND2_BY_NAME[name]
+    assert run.results is not None, f"{run.label}: no results.json"
+    folder = next(f for f, a in run.attackers.items() if a == name)
+    entry = run.results["students"].get(folder)
+    assert entry is not None, f"{name}: not in results.json"
+    if entry["error"] is not None:   # refused cleanly as a whole
+        assert entry["total"] == 0.0 and attack.function is None, (name, entry["error"])
+        return
+    target = entry["functions"].get(attack.function) if attack.function else None
+    if target is not None:
+        context = f"[{name} -> {attack.function}; {run.label}]"
+        assert target["passed"] is False and target["score"] == 0.0, \
+            f"the attack gained points {context}: {target['message'][:300]}"
+        for text in attack.says:
+            assert text.lower() in target["message"].lower(), f"{context} message: {target['message'][:400]!r}"
+        if attack.says_any:
+            assert any(t.lower() in target["message"].lower() for t in attack.says_any), \
+                f"{context} message: {target['message'][:400]!r}"
+    lost = {f: r["message"][:200] for f, r in entry["functions"].items()
+            if f != attack.function and not (r["passed"] and r["score"] == POINTS[f])}
+    assert not lost, f"{name}: the attack cost other functions too ({run.label}): " + json.dumps(lost, indent=1)
+
+
+def check_no_host_path(env, run: Run):
+    leaks = []
+    for path in sorted(run.out.rglob("*")):
+        if path.is_file() and path.suffix in (".json", ".csv", ".html", ".txt") and ".journal" not in path.parts:
+            text = path.read_text(errors="replace")
+            leaks += [f"{path.relative_to(run.out)}: {m}" for m in host_markers(env) if m in text]
+    assert not leaks, f"{run.label}: host paths in the outputs: {leaks[:20]}"
+
+
+def check_nothing_left(run: Run):
+    left = {k: v for k, v in run.left_on_host.items() if v}
+    assert not left, f"{run.label}: left on the host after the batch: {left}"
+
+
+def check_peak_memory(run: Run):
+    assert run.peak_kib is not None, f"{run.label}: the grader's peak memory was not recorded"
+    assert run.peak_kib < PEAK_LIMIT_KIB, f"{run.label}: grader peak memory {run.peak_kib / 1024:.0f} MiB"
+
+
+def _bad_text(text: str) -> list:
+    return [repr(ch) for ch in text if (ord(ch) < 32 and ch != "\n") or ord(ch) == 127 or
+            0x80 <= ord(ch) < 0xa0 or ch in BIDI]
+
+
+def check_csv_and_terminal(run: Run):
+    """No cell of grades.csv starts a formula or holds a control or direction character; the
+    printed table holds no control or direction character and one line per student."""
+    assert run.results is not None
+    problems = []
+    with open(run.out / "grades.csv", newline="", encoding="utf-8", errors="surrogateescape") as fh:
+        rows = list(csv.reader(fh))
+    for row in rows[1:]:
+        for cell in row:
+            if cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
+                problems.append(f"csv formula start: {cell[:40]!r}")
+            if _bad_text(cell):
+                problems.append(f"csv control characters in {cell[:40]!r}")
+    assert len(rows) == len(run.results["students"]) + 1
+    table = run.stdout
+    if _bad_text(table):
+        problems.append(f"terminal: {sorted(set(_bad_text(table)))}")
+    lines = [line for line in table.splitlines() if line.strip()]
+    if len(lines) != len(run.results["students"]) + 1:
+        problems.append(f"terminal: {len(lines)} table lines for {len(run.results['students'])} students")
+    assert not problems, f"{run.label}: " + "; ".join(problems[:20])
+
+
+def check_html_escaped(run: Run):
+    for path in list((run.out / "feedback").glob("*.html")) + [run.out / "report" / "index.html"]:
+        text = path.read_text(errors="replace")
+        assert "<img src=x" not in text, f"{run.label}: raw HTML from a folder name in {path.name}"
+
+
+# ---------------------------------------------------------------------------
+# the tests: the big batch, with --jobs 1 and --jobs 2
+# ---------------------------------------------------------------------------
+
+JOBS = (1, 2)
+
+
+@pytest.mark.parametrize("jobs", JOBS)
+def test_round2_batch_finishes(round2, jobs):
+    """Does the batch of round-two attackers (with an honest student after each) run to the
+    end, grade everyone and write every output?"""
+    check_batch_finished(main_run(round2, jobs))
+
+
+@pytest.mark.parametrize("jobs", JOBS)
+def test_round2_honest_students_keep_their_baseline(round2, jobs, record_property):
+    """Does every honest student, graded right after an attacker, get exactly their result
+    graded alone?"""
+    run = main_run(round2, jobs)
+    if run.results is not None:
+        lost = sum(round2["baseline"][p]["total"] - run.results["students"].get(f, {"total": 0})["total"]
+                   for f, p in run.honest.items())
+        record_property("corpus", {"kind": f"attacks round two, --jobs {jobs}", "tried": len(MAIN2),
+                                   "honest": len(run.honest), "points_lost": lost,
+                                   "results_changed": sum(run.results["students"].get(f) != round2["baseline"][p]
+                                                          for f, p in run.honest.items())})
+    check_honest(round2, run)
+
+
+@pytest.mark.parametrize("name", [a.student for a in MAIN2])
+@pytest.mark.parametrize("jobs", JOBS)
+def test_round2_attack_loses_exactly_its_function(round2, jobs, name):
+    """Does the attacker lose exactly the attacked function, with the stated outcome, and keep
+    the other seven (or, for a hostile folder, get graded like anyone or refused as a whole)?"""
+    check_attack(main_run(round2, jobs), name)
+
+
+@pytest.mark.parametrize("name", [a.student for a in MAIN2 if a.cls == 3])
+@pytest.mark.parametrize("jobs", JOBS)
+def test_round2_host_attack_sees_no_host_path(round2, jobs, name):
+    """Does the message of this attacker, who reports what it sees of the machine, name no host
+    path (kit, venv, scratch, /root, payload and slot folders)?"""
+    run = main_run(round2, jobs)
+    assert run.results is not None, f"{run.label}: no results.json"
+    folder = next(f for f, a in run.attackers.items() if a == name)
+    message = run.results["students"][folder]["functions"][ROUND2_BY_NAME[name].function]["message"]
+    seen = [m for m in host_markers(round2) if m in message]
+    assert not seen, f"{name} saw host paths {seen}: {message[:400]!r}"
+
+
+@pytest.mark.parametrize("jobs", JOBS)
+def test_round2_no_host_path_in_outputs(round2, jobs):
+    """Does no host path (kit, venv, scratch, /root, payload and slot folders) show in
+    results.json, grades.csv, the feedback pages or the report?"""
+    check_no_host_path(round2, main_run(round2, jobs))
+
+
+@pytest.mark.parametrize("jobs", JOBS)
+def test_round2_nothing_left_on_the_host(round2, jobs):
+    """After the batch, is nothing left: no file in the grader's TMPDIR, no file, IPC object
+    or process of the attackers?"""
+    check_nothing_left(main_run(round2, jobs))
+
+
+@pytest.mark.parametrize("jobs", JOBS)
+def test_round2_parent_memory_stays_small(round2, jobs):
+    """Does the grader process itself stay under 500 MiB of memory?"""
+    check_peak_memory(main_run(round2, jobs))
+
+
+@pytest.mark.parametrize("jobs", JOBS)
+def test_round2_csv_and_terminal_are_neutral(round2, jobs):
+    """Do hostile folder names start no formula in grades.csv, and reach neither the CSV nor the
+    printed table with control or direction characters?"""
+    check_csv_and_terminal(main_run(round2, jobs))
+
+
+@pytest.mark.parametrize("name", [a.student for a in MAIN2 if a.cls == 7])
+@pytest.mark.parametrize("jobs", JOBS)
+def test_round2_output_attack_is_neutralised(round2, jobs, name):
+    """Does this student's row of grades.csv start no formula and hold no control or direction
+    character, and does their line of the printed table hold none either?"""
+    run = main_run(round2, jobs)
+    assert run.results is not None, f"{run.label}: no results.json"
+    folder = next(f for f, a in run.attackers.items() if a == name)
+    with open(run.out / "grades.csv", newline="", encoding="utf-8", errors="surrogateescape") as fh:
+        rows = list(csv.reader(fh))[1:]
+    order = sorted(run.results["students"], key=str)
+    assert len(rows) == len(order), f"{len(rows)} rows for {len(order)} students"
+    row = rows[order.index(folder)]
+    problems = [f"formula start {c[:30]!r}" for c in row if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    problems += [f"control characters in {c[:30]!r}" for c in row if _bad_text(c)]
+    lines = [line for line in run.stdout.splitlines() if line.strip()]
+    if len(lines) != len(run.results["students"]) + 1:
+        problems.append(f"the printed table has {len(lines)} lines for {len(order)} students")
+    else:
+        line = lines[1 + list(run.results["students"]).index(folder)]
+        problems += [f"terminal: {c}" for c in _bad_text(line)]
+    assert not problems, f"{name} ({run.label}): " + "; ".join(problems)
+
+
+@pytest.mark.parametrize("jobs", JOBS)
+def test_round2_html_is_escaped(round2, jobs):
+    """Is HTML in a folder name escaped in every feedback page and the report?"""
+    check_html_escaped(main_run(round2, jobs))
+
+
+# ---------------------------------------------------------------------------
+# the tests: one batch per attack that could stop, exhaust or wreck a batch
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name,jobs", ALONE2, ids=[f"{n}-jobs{j}" for n, j in ALONE2])
+def test_round2_alone_batch_finishes(round2, name, jobs):
+    """Does a batch holding this attacker run to the end and write every output?"""
+    check_batch_finished(alone_run(round2, name, jobs))
+
+
+@pytest.mark.parametrize("name,jobs", ALONE2, ids=[f"{n}-jobs{j}" for n, j in ALONE2])
+def test_round2_alone_honest_keep_their_baseline(round2, name, jobs):
+    """Do the honest students before and after this attacker keep their baseline?"""
+    check_honest(round2, alone_run(round2, name, jobs))
+
+
+@pytest.mark.parametrize("name,jobs", ALONE2, ids=[f"{n}-jobs{j}" for n, j in ALONE2])
+def test_round2_alone_attack_loses_exactly_its_function(round2, name, jobs):
+    """Does this attacker lose exactly the attacked function (or get refused as a whole)?"""
+    check_attack(alone_run(round2, name, jobs), name)
+
+
+@pytest.mark.parametrize("name,jobs", ALONE2, ids=[f"{n}-jobs{j}" for n, j in ALONE2])
+def test_round2_alone_leaves_no_trace(round2, name, jobs):
+    """No host path in the outputs, nothing left on the host, parent memory under 500 MiB?"""
+    run = alone_run(round2, name, jobs)
+    failures = []
+    for check in (lambda: check_no_host_path(round2, run), lambda: check_nothing_left(run),
+                  lambda: check_peak_memory(run)):
+        try:
+            check()
+        except AssertionError as error:
+            failures.append(str(error))
+    assert not failures, "\n".join(failures)
