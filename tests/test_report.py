@@ -106,10 +106,11 @@ def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
 
 
 def test_csv_columns_follow_canonical_order(out):
-    """Does grades.csv have student_id, total, max, the eight functions in notebook order, then error?"""
+    """Does grades.csv have student_id, total, max, the eight functions in notebook order, then
+    error, the submission time and the late flag?"""
     with open(out / "grades.csv", newline="") as fh:
         header = next(csv.reader(fh))
-    assert header == ["student_id", "total", "max", *FUNCTIONS, "error"]
+    assert header == ["student_id", "total", "max", *FUNCTIONS, "error", "submitted_at", "late"]
 
 
 def test_csv_values(out):
