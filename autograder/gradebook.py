@@ -125,15 +125,20 @@ def _setup_lock(db_url: str) -> Iterator[None]:
         yield
         return
     from sqlalchemy import create_engine, text
-    engine = create_engine(url)
     try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _LOCK_KEY})
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _LOCK_KEY})
+        engine = create_engine(url)
+        conn = engine.connect()
+    except Exception as exc:  # noqa: BLE001 -- driver, network and URL errors of every kind
+        raise GradebookUnavailable(f"the gradebook at {describe_url(db_url)} could not be opened: "
+                                   f"{type(exc).__name__}: {_one_line(exc)}") from None
+    try:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _LOCK_KEY})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _LOCK_KEY})
     finally:
+        conn.close()
         engine.dispose()
 
 
@@ -165,10 +170,25 @@ def _open_gradebook(db_url: str, course_id: str, creatable: Path | None = None) 
                                    f"{type(exc).__name__}: {_one_line(exc)}") from None
 
 
-def ensure_assignment(gb: Gradebook, source: Path, assignment: str, notebook: str) -> bool:
+def config_course_id(course_root: Path) -> str:
+    """CourseDirectory.course_id of the course's nbgrader_config.py, or nbgrader's default."""
+    path = Path(course_root) / "nbgrader_config.py"
+    if path.is_file():
+        from traitlets.config.loader import PyFileConfigLoader
+        section = PyFileConfigLoader(path.name, str(path.parent)).load_config().get("CourseDirectory", {})
+        if section.get("course_id"):
+            return str(section["course_id"])
+    return DEFAULT_COURSE_ID
+
+
+DEFAULT_COURSE_ID = "default_course"  # what nbgrader's Gradebook uses when it is given none
+
+
+def ensure_assignment(gb: Gradebook, source: Path, assignment: str, notebook: str,
+                      course_id: str = DEFAULT_COURSE_ID) -> bool:
     """Create the assignment, its notebook and cells from the source notebook if the
     gradebook lacks the notebook, as ``nbgrader generate_assignment`` records them
-    (its SaveCells step).  True if something was created."""
+    (its SaveCells step), in the course ``course_id``.  True if something was created."""
     try:
         gb.find_notebook(notebook, assignment)
         return False
@@ -183,7 +203,11 @@ def ensure_assignment(gb: Gradebook, source: Path, assignment: str, notebook: st
     import nbformat
     from nbgrader import utils
     nb = nbformat.read(str(source), as_version=4)
-    gb.update_or_create_assignment(assignment)
+    try:
+        gb.find_assignment(assignment)
+    except MissingEntry:
+        gb.check_course(course_id)  # the assignment's course must exist (PostgreSQL checks it)
+        gb.update_or_create_assignment(assignment, course_id=course_id)
     gb.add_notebook(notebook, assignment, kernelspec=json.dumps(nb.metadata.get("kernelspec", {})))
     for cell in nb.cells:
         if "nbgrader" not in cell.metadata:
@@ -277,7 +301,8 @@ class GradebookWriter:
         with _setup_lock(self.db_url):
             self.gb = _open_gradebook(self.db_url, course_id, creatable=source)
             try:
-                self.created = ensure_assignment(self.gb, source, assignment, self.notebook)
+                self.created = ensure_assignment(self.gb, source, assignment, self.notebook,
+                                                 config_course_id(course_root))
                 self.cell_max = self._check()
                 self.known = {student.id for student in self.gb.students}
                 found = self.gb.find_assignment(assignment)
