@@ -74,9 +74,10 @@ def _read_small_regular_file(path: Path) -> bytes | None:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which refuses folders
+        os.close(fd)
+        return None
     with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            return None
         data = fh.read(MAX_STAMP_BYTES + 1)
     return data if len(data) <= MAX_STAMP_BYTES else None
 

@@ -41,9 +41,10 @@ def read_timestamp(folder: Path) -> tuple[datetime.datetime | None, str | None]:
         return None, None
     except OSError as error:
         return None, f"{TIMESTAMP_FILE} cannot be opened ({error.strerror})"
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which refuses folders
+        os.close(fd)
+        return None, f"{TIMESTAMP_FILE} is not a regular file"
     with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            return None, f"{TIMESTAMP_FILE} is not a regular file"
         raw = fh.read(MAX_TIMESTAMP_BYTES + 1)
     if len(raw) > MAX_TIMESTAMP_BYTES:
         return None, f"{TIMESTAMP_FILE} is longer than a timestamp"

@@ -87,6 +87,8 @@ ON_TIME = "2026-12-01 16:59:00.000000 UTC"
 STAMPS = {"alice": ON_TIME, "bob": ON_TIME, "carol": "2026-12-03 19:30:00.000000 UTC",
           "dave": ON_TIME, "erin": "2026-12-01 17:05:00.000000 UTC"}  # frank: no timestamp.txt
 LATE = {"carol", "erin"}
+BROKEN = "zed"  # hands in a notebook that is not JSON, and a link for a submission secret
+GRADED = sorted([*samples.SAMPLES, BROKEN])
 FORMGRADER_ERROR = "Sorry, the formgrader encountered an error"
 
 
@@ -119,6 +121,12 @@ def batch_course(tmp_path_factory):
         if student in STAMPS:
             (folder / "timestamp.txt").write_text(STAMPS[student])
             (folder / "submission_secret.txt").write_text(f"secret-of-{student}-" + "0" * 40)
+    zed = course / "submitted" / BROKEN / NAME
+    zed.mkdir(parents=True)
+    (zed / f"{NAME}.ipynb").write_text('{"cells": [ not json')
+    (zed / "timestamp.txt").write_text(ON_TIME)
+    (course / "instructor-only.txt").write_text("INSTRUCTOR SECRET")
+    (zed / "submission_secret.txt").symlink_to(course / "instructor-only.txt")
     assert not (course / "gradebook.db").exists()
     first = _run_batch(course, course / "out-first")
     nbgrader(course, "db", "assignment", "add", NAME, f"--duedate={DUE}")
@@ -144,11 +152,12 @@ def test_batch_grader_creates_the_gradebook_it_needs(batch_course):
         cells = {c.name: c.max_score for c in notebook.grade_cells}
         assert cells == {assignment.test_cell_id(f): p for f, p in assignment.points().items()}
         assert {c.name for c in notebook.solution_cells} == set(assignment.FUNCTIONS)
-        assert sorted(s.id for s in gb.students) == sorted(samples.SAMPLES)
+        assert sorted(s.id for s in gb.students) == GRADED
         for student, entry in results["students"].items():
             for function in assignment.FUNCTIONS:
                 grade = gb.find_grade(assignment.test_cell_id(function), NAME, NAME, student)
-                assert grade.score == entry["functions"][function]["score"], (student, function)
+                want = 0.0 if entry["error"] else entry["functions"][function]["score"]
+                assert grade.score == want, (student, function)
 
 
 def test_nbgrader_autograde_accepts_the_gradebook_the_batch_grader_made(batch_course, tmp_path):
@@ -227,12 +236,16 @@ def test_formgrader_opens_every_submission(batch_course, formgrader):
     results = _results(course)
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         ids = {nb.student.id: nb.id for nb in gb.notebook_submissions(NAME, NAME)}
-    assert set(ids) == set(samples.SAMPLES)
+    assert sorted(ids) == GRADED
     for student, submission_id in ids.items():
         status, page = _get(f"{base}/formgrader/submissions/{submission_id}/?token={token}")
         assert status == 200, (student, page[:2000])
         assert FORMGRADER_ERROR not in page, student
         entry = results["students"][student]
+        if student == BROKEN:  # every function 0, and the page says why
+            assert entry["error"] and "could not read this notebook" in page
+            assert page.count("Batch grader: the notebook could not be graded") == len(assignment.FUNCTIONS)
+            continue
         for function, result in entry["functions"].items():
             verdict = f"Batch grader: {result['score']:g} / {result['max']:g}, " + \
                 ("passed." if result["passed"] else "not passed.")
@@ -249,7 +262,7 @@ def test_formgrader_lists_the_submissions_with_scores(batch_course, formgrader):
     assert status == 200, body[:2000]
     listed = {row["student"]: row for row in json.loads(body)}
     results = _results(course)
-    assert set(listed) == set(samples.SAMPLES)
+    assert sorted(listed) == GRADED
     for student, row in listed.items():
         assert row["score"] == pytest.approx(results["students"][student]["total"]), student
 
@@ -266,7 +279,10 @@ def test_feedback_is_generated_and_released_with_nbgraders_commands(batch_course
     # frank's notebook was placed by hand, not collected: there is no submission secret to
     # release his feedback under (nbgrader's release_feedback stops on such a folder)
     nbgrader(course, "release_feedback", NAME, f"--Exchange.root={exchange}",
-             "--CourseDirectory.student_id_exclude=frank")
+             f"--CourseDirectory.student_id_exclude=frank,{BROKEN}")
+    # a linked submission secret was not copied (it would have leaked the file it points to)
+    assert not (course / "autograded" / BROKEN / NAME / "submission_secret.txt").exists()
+    assert (course / "autograded" / BROKEN / NAME / "timestamp.txt").read_text() == ON_TIME
     released = exchange / "rnn-step-by-step" / "feedback"
     results = _results(course)
     for student in STAMPS:  # the ones with a submission secret, as `nbgrader submit` leaves it
@@ -289,10 +305,13 @@ def test_late_work_is_marked_everywhere(batch_course):
     with open(course / "out" / "grades.csv", newline="") as fh:
         rows = {row["student_id"]: row for row in csv.DictReader(fh)}
     due = datetime.datetime(2026, 12, 1, 17, 0, 0)
-    for student in samples.SAMPLES:
+    for student in GRADED:
         entry = results["students"][student]
         page = (course / "out" / "feedback" / feedback_filename(student)).read_text()
         notebook = (course / "autograded" / student / NAME / f"{NAME}.ipynb").read_text()
+        if student == BROKEN:  # a notebook that cannot be read was still handed in on time
+            assert entry["error"] and entry["submitted_at"] and entry["late"] is False
+            continue
         if student not in STAMPS:
             assert entry["submitted_at"] is None and entry["late"] is False and rows[student]["late"] == ""
             continue
@@ -311,6 +330,7 @@ def test_late_work_is_marked_everywhere(batch_course):
     nbgrader(course, "export", "--to", "export.csv")
     with open(course / "export.csv", newline="") as fh:
         exported = {row["student_id"]: row for row in csv.DictReader(fh)}
+    assert sorted(exported) == GRADED
     for student in samples.SAMPLES:
         row = exported[student]
         assert row["duedate"].startswith("2026-12-01 17:00:00")
