@@ -47,6 +47,20 @@ def _reachable_by_others(path):
     return all(os.stat(p).st_mode & 0o001 for p in [path, *path.parents])
 
 
+def _copy_installation(bindir, dest):
+    """Copy a PostgreSQL installation (bin/, lib/, share/) where another user can run it; the
+    pgserver wheel's binaries find their libraries in ../../../pgserver.libs, copied alongside."""
+    install = bindir.parent
+    shutil.copytree(install, dest / install.parent.name / install.name, symlinks=True)
+    libs = install.parent.parent / "pgserver.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, dest / libs.name, symlinks=True)
+    for folder in [dest, *dest.rglob("*")]:
+        if folder.is_dir():
+            os.chmod(folder, 0o755)
+    return dest / install.parent.name / install.name / "bin"
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -74,8 +88,7 @@ def postgres():
     if as_root:
         user = pwd.getpwnam(SERVER_USER)
         if not _reachable_by_others(bindir):  # e.g. a venv under /root: copy the installation
-            shutil.copytree(bindir.parent, work / "pginstall", symlinks=True)
-            bindir = work / "pginstall" / "bin"
+            bindir = _copy_installation(bindir, work / "copy")
 
         def demote():
             os.setgid(user.pw_gid)
