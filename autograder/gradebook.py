@@ -3,29 +3,42 @@
 After ``write_gradebook`` has run, ``nbgrader export`` and formgrader show
 the batch grader's scores as if ``nbgrader autograde`` had produced them.
 
-What must already be in the database (``nbgrader generate_assignment``
-puts it there): the assignment, a notebook of the same name, and one grade
-cell ``test_<function>`` per graded function.  This module never creates
-or changes those; if one is missing it raises ``ValueError`` before writing
-anything.
+What the gradebook needs first: the assignment, a notebook of the same name,
+and its cells (one grade cell ``test_<function>`` per graded function, the
+solution cells, the locked cells).  ``nbgrader generate_assignment`` puts
+them there; on a course that has no gradebook yet (or whose gradebook lacks
+the assignment) the writer creates them itself from the nbgrader source
+notebook, ``<course>/source/<assignment>/<notebook>.ipynb``, as
+``nbgrader autograde --create`` expects to find them.  An assignment that is
+there but lacks a grade cell is a ValueError before anything is written.
 
 For each student in the results it:
 
 * creates the student if the gradebook does not know them yet;
-* creates the submission, or reuses the existing one;
+* creates the submission, or reuses the existing one, with the time of
+  ``timestamp.txt`` when there is one (``nbgrader export`` then shows how
+  late it was);
 * sets ``auto_score`` of every ``test_<function>`` grade to the function's
   score (0 for a function missing from the results, and 0 for every
-  function when the whole submission failed, i.e. ``error`` is set).
+  function when the whole submission failed, i.e. ``error`` is set);
+* sets the automatic comment of every solution cell ``<function>`` to the
+  grader's verdict on it (formgrader shows it; a grader's own comment wins).
 
 Manual scores and extra credit a grader entered in formgrader are left
 untouched (nbgrader lets a manual score override the automatic one), and
 ``needs_manual_grade`` follows the rule ``nbgrader autograde`` uses: a grade
 needs review only if someone has already scored it by hand.  Running the
 function twice on the same results leaves the database as after one run.
+
+A gradebook that cannot be opened (a bad URL, a server that is down) raises
+:class:`GradebookUnavailable`, whose message is one line with the URL's
+password hidden.
 """
 from __future__ import annotations
 
 import contextlib
+import datetime
+import json
 import logging
 import math
 import os
@@ -40,7 +53,8 @@ from sqlalchemy.engine import make_url
 
 from .report import FUNCTIONS
 
-__all__ = ["grade_cell_name", "default_db_url", "write_gradebook", "GradebookWriter", "BackgroundWriter"]
+__all__ = ["grade_cell_name", "default_db_url", "write_gradebook", "ensure_assignment", "GradebookWriter",
+           "BackgroundWriter", "GradebookUnavailable", "describe_url"]
 
 log = logging.getLogger(__name__)
 
@@ -75,17 +89,145 @@ def _venv_on_path() -> Iterator[None]:
             os.environ["PATH"] = old
 
 
-def _open_gradebook(db_url: str, course_id: str) -> Gradebook:
+class GradebookUnavailable(ValueError):
+    """The gradebook could not be opened or written; the message is one line."""
+
+
+def describe_url(db_url: str) -> str:
+    """The URL as it may be printed: the password hidden."""
+    try:
+        return make_url(db_url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 -- not even a URL: show where it goes wrong, nothing more
+        return repr(str(db_url)[:60])
+
+
+def _one_line(error: BaseException) -> str:
+    """The first line of a database error, without SQLAlchemy's background link."""
+    text = str(getattr(error, "orig", None) or error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:300]
+
+
+def source_notebook(course_root: Path, assignment: str, notebook: str) -> Path:
+    """The nbgrader source notebook the assignment's cells are read from."""
+    return Path(course_root) / "source" / assignment / f"{notebook}.ipynb"
+
+
+@contextlib.contextmanager
+def _setup_lock(db_url: str) -> Iterator[None]:
+    """Only one grader at a time creates tables and the assignment in a shared database.
+
+    Two graders that start together on an empty PostgreSQL gradebook would otherwise both
+    create the tables and the same cells, and one of them would fail.  A session-level
+    advisory lock, held on a connection of its own, serialises them; SQLite needs none (the
+    batch grader writes a SQLite gradebook from one process)."""
     url = make_url(db_url)
+    if url.get_backend_name() != "postgresql":
+        yield
+        return
+    from sqlalchemy import create_engine, text
+    try:
+        engine = create_engine(url)
+        conn = engine.connect()
+    except Exception as exc:  # noqa: BLE001 -- driver, network and URL errors of every kind
+        raise GradebookUnavailable(f"the gradebook at {describe_url(db_url)} could not be opened: "
+                                   f"{type(exc).__name__}: {_one_line(exc)}") from None
+    try:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _LOCK_KEY})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _LOCK_KEY})
+    finally:
+        conn.close()
+        engine.dispose()
+
+
+_LOCK_KEY = 0x6E62677264  # any fixed number; the same in every grader process
+
+
+def _open_gradebook(db_url: str, course_id: str, creatable: Path | None = None) -> Gradebook:
+    """Open the gradebook at db_url, creating a SQLite file only when ``creatable`` (the
+    source notebook the assignment will be made from) exists; GradebookUnavailable when the
+    database cannot be reached."""
+    try:
+        url = make_url(db_url)
+    except Exception as exc:  # noqa: BLE001 -- sqlalchemy raises ArgumentError and others
+        raise GradebookUnavailable(f"the gradebook URL {describe_url(db_url)} is not a database "
+                                   f"URL ({_one_line(exc)}); fix --db-url or NBGRADER_DB_URL") from None
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        if not Path(url.database).is_file():
-            # Opening it would create an empty gradebook, which helps nobody.
+        if not Path(url.database).is_file() and (creatable is None or not creatable.is_file()):
+            # an empty gradebook with nothing to put in it helps nobody
+            where = f" nor a source notebook at {creatable}" if creatable else ""
             raise ValueError(
-                f"no gradebook at {url.database}; run 'nbgrader generate_assignment' "
-                "in the course directory first"
+                f"no gradebook at {url.database}{where}; run 'python -m autograder build' "
+                "(or 'nbgrader generate_assignment') in the course directory first"
             )
-    with _venv_on_path():
-        return Gradebook(db_url, course_id=course_id)
+    try:
+        with _venv_on_path():
+            return Gradebook(db_url, course_id=course_id)
+    except Exception as exc:  # noqa: BLE001 -- driver, network and URL errors of every kind
+        raise GradebookUnavailable(f"the gradebook at {describe_url(db_url)} could not be opened: "
+                                   f"{type(exc).__name__}: {_one_line(exc)}") from None
+
+
+def config_course_id(course_root: Path) -> str:
+    """CourseDirectory.course_id of the course's nbgrader_config.py, or nbgrader's default."""
+    path = Path(course_root) / "nbgrader_config.py"
+    if path.is_file():
+        from traitlets.config.loader import PyFileConfigLoader
+        section = PyFileConfigLoader(path.name, str(path.parent)).load_config().get("CourseDirectory", {})
+        if section.get("course_id"):
+            return str(section["course_id"])
+    return DEFAULT_COURSE_ID
+
+
+DEFAULT_COURSE_ID = "default_course"  # what nbgrader's Gradebook uses when it is given none
+
+
+def ensure_assignment(gb: Gradebook, source: Path, assignment: str, notebook: str,
+                      course_id: str = DEFAULT_COURSE_ID) -> bool:
+    """Create the assignment, its notebook and cells from the source notebook if the
+    gradebook lacks the notebook, as ``nbgrader generate_assignment`` records them
+    (its SaveCells step), in the course ``course_id``.  True if something was created."""
+    try:
+        gb.find_notebook(notebook, assignment)
+        return False
+    except MissingEntry:
+        pass
+    if not Path(source).is_file():
+        raise ValueError(
+            f"the gradebook has no notebook {notebook!r} in assignment {assignment!r}, and there is "
+            f"no source notebook at {source} to create it from; run 'python -m autograder build' "
+            f"or 'nbgrader generate_assignment {assignment}' first"
+        )
+    import nbformat
+    from nbgrader import utils
+    nb = nbformat.read(str(source), as_version=4)
+    try:
+        gb.find_assignment(assignment)
+    except MissingEntry:
+        gb.check_course(course_id)  # the assignment's course must exist (PostgreSQL checks it)
+        gb.update_or_create_assignment(assignment, course_id=course_id)
+    gb.add_notebook(notebook, assignment, kernelspec=json.dumps(nb.metadata.get("kernelspec", {})))
+    for cell in nb.cells:
+        if "nbgrader" not in cell.metadata:
+            continue
+        grade_id = cell.metadata.nbgrader.get("grade_id")
+        if utils.is_grade(cell):
+            gb.update_or_create_grade_cell(grade_id, notebook, assignment, cell_type=cell.cell_type,
+                                           max_score=float(cell.metadata.nbgrader["points"]))
+        if utils.is_solution(cell):
+            gb.update_or_create_solution_cell(grade_id, notebook, assignment)
+        if utils.is_task(cell):
+            gb.update_or_create_task_cell(grade_id, notebook, assignment, cell_type=cell.cell_type,
+                                          max_score=float(cell.metadata.nbgrader["points"]))
+        if utils.is_grade(cell) or utils.is_solution(cell) or utils.is_locked(cell) or utils.is_task(cell):
+            gb.update_or_create_source_cell(grade_id, notebook, assignment, cell_type=cell.cell_type,
+                                            locked=utils.is_locked(cell), source=cell.source,
+                                            checksum=utils.compute_checksum(cell))
+    gb.db.commit()
+    log.info("created assignment %s (notebook %s) in the gradebook from %s", assignment, notebook, source)
+    return True
 
 
 def _score(value: Any) -> float:
@@ -103,6 +245,37 @@ def _functions(students: dict) -> list[str]:
     return list(FUNCTIONS) + sorted(extra - set(FUNCTIONS))
 
 
+def _timestamp(value: Any) -> datetime.datetime | None:
+    """A results entry's ``submitted_at`` (ISO 8601, UTC) as the naive UTC datetime nbgrader stores."""
+    if not value:
+        return None
+    try:
+        when = datetime.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    if when.tzinfo is not None:
+        when = when.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return when
+
+
+def verdict_comment(entry: dict, function: str) -> str:
+    """The automatic comment on a function's solution cell: the grader's verdict in words."""
+    if entry.get("error"):
+        return f"Batch grader: the notebook could not be graded: {entry['error']}"
+    result = (entry.get("functions") or {}).get(function)
+    if not result:
+        return "Batch grader: this function was not graded."
+    head = (f"Batch grader: {_score(result.get('score')):g} / {_score(result.get('max')):g}, "
+            + ("passed." if result.get("passed") else "not passed."))
+    parts = [head]
+    if result.get("message"):
+        parts.append(str(result["message"]))
+    codes = [str(c) for c in result.get("diagnosis") or []]
+    if codes:
+        parts.append("Diagnosis: " + ", ".join(codes))
+    return "\n".join(parts)
+
+
 class GradebookWriter:
     """Writes students' scores into the gradebook one at a time (see the module docstring).
 
@@ -113,20 +286,34 @@ class GradebookWriter:
 
     def __init__(self, course_root: Path, db_url: str | None, assignment: str, *,
                  notebook: str | None = None, course_id: str = "",
-                 functions: list[str] | None = None) -> None:
+                 functions: list[str] | None = None, autograded=None) -> None:
+        """autograded -- an object whose write(student_id, entry) is called after each student
+                         (autograder.formgrader.AutogradedWriter), or None"""
         if not assignment:
             raise ValueError("results has no 'assignment' name")
         self.assignment = assignment
         self.notebook = notebook or assignment
         self.functions = list(functions or FUNCTIONS)
         self.db_url = db_url or default_db_url(course_root)
-        self.gb = _open_gradebook(self.db_url, course_id)
-        try:
-            self.cell_max = self._check()
-            self.known = {student.id for student in self.gb.students}
-        except BaseException:
-            self.close(commit=False)
-            raise
+        self.autograded = autograded
+        source = source_notebook(course_root, assignment, self.notebook)
+        self.gb = None
+        with _setup_lock(self.db_url):
+            self.gb = _open_gradebook(self.db_url, course_id, creatable=source)
+            try:
+                self.created = ensure_assignment(self.gb, source, assignment, self.notebook,
+                                                 config_course_id(course_root))
+                self.cell_max = self._check()
+                self.known = {student.id for student in self.gb.students}
+                found = self.gb.find_assignment(assignment)
+                self.duedate = found.duedate  # naive UTC, as nbgrader stores it, or None
+                self.extensions = {sub.student.id: sub.extension for sub in found.submissions
+                                   if sub.extension is not None}
+                self.solution_cells = {cell.name for cell in
+                                       self.gb.find_notebook(self.notebook, assignment).solution_cells}
+            except BaseException:
+                self.close(commit=False)
+                raise
         # nbgrader commits after each student and submission it adds.  By default every
         # commit expires every object the session has loaded, and the assignment, its
         # notebook and grade cells would be read again for each student.  Nothing else
@@ -187,9 +374,23 @@ class GradebookWriter:
             grade = grades[grade_cell_name(name)]
             grade.auto_score = score
             grade.needs_manual_grade = grade.manual_score is not None
+        comments = {c.name: c for nb in submission.notebooks if nb.name == self.notebook
+                    for c in nb.comments}
+        for name in self.functions:
+            if name in comments:
+                comments[name].auto_comment = verdict_comment(entry, name)
+        submitted_at = _timestamp(entry.get("submitted_at"))
+        if submitted_at is not None and submission.timestamp != submitted_at:
+            submission.timestamp = submitted_at  # nbgrader's lateness counts from it
         # nbgrader commits as it adds each student and finds or adds each submission, which
         # also saves the scores set just before; the last student's are saved by close()
         self.written += 1
+        if self.autograded is not None:
+            try:
+                self.autograded.write(student_id, entry)
+            except Exception as error:  # noqa: BLE001 -- the scores are saved all the same
+                log.warning("%s: no autograded notebook for formgrader: %s: %s",
+                            student_id, type(error).__name__, error)
         if self.written % self.FORGET_EVERY == 0:
             # What the session loaded (every submission and grade so far, also through the
             # assignment's and grade cells' collections) would grow with the class: save it
@@ -218,7 +419,7 @@ class GradebookWriter:
 
 
 def write_gradebook(results: dict, course_root: Path, db_url: str | None = None, *,
-                    notebook: str | None = None, course_id: str = "") -> None:
+                    notebook: str | None = None, course_id: str = "", autograded=None) -> None:
     """Store every student's per-function scores as nbgrader autograde scores.
 
     ``results`` is the batch grader's results dict.  ``db_url`` defaults to
@@ -231,7 +432,7 @@ def write_gradebook(results: dict, course_root: Path, db_url: str | None = None,
     students = results.get("students") or {}
     with GradebookWriter(course_root, db_url, str(results.get("assignment") or ""),
                          notebook=notebook, course_id=course_id,
-                         functions=_functions(students)) as writer:
+                         functions=_functions(students), autograded=autograded) as writer:
         for student_id in sorted(students, key=str):
             writer.write(student_id, students[student_id])
 
@@ -240,20 +441,26 @@ class BackgroundWriter:
     """A GradebookWriter in a thread of its own, fed while the batch is still grading.
 
     The gradebook is opened and checked in that thread before this returns (so a
-    missing gradebook stops the batch before any grading); put() queues an entry;
-    finish() waits until everything queued is saved and raises what the thread met.
+    gradebook that cannot be opened is known before any grading, and the caller
+    decides); put() queues an entry; finish() waits until everything queued is saved
+    and raises what the thread met.  ``duedate`` and ``extensions`` are the
+    assignment's, as the gradebook had them when it was opened.
     """
 
     _DONE = object()
 
-    def __init__(self, course_root: Path, db_url: str | None, assignment: str) -> None:
+    def __init__(self, course_root: Path, db_url: str | None, assignment: str, *,
+                 autograded=None) -> None:
         import queue
         import threading
         self.queue: "queue.Queue" = queue.Queue()
         self.error: BaseException | None = None
         self.stopped = False
+        self.duedate = None
+        self.extensions: dict = {}
         opened = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(course_root, db_url, assignment, opened),
+        self.thread = threading.Thread(target=self._run,
+                                       args=(course_root, db_url, assignment, autograded, opened),
                                        name="gradebook-writer", daemon=True)
         self.thread.start()
         opened.wait()
@@ -261,13 +468,14 @@ class BackgroundWriter:
             self.thread.join()
             raise self.error
 
-    def _run(self, course_root, db_url, assignment, opened) -> None:
+    def _run(self, course_root, db_url, assignment, autograded, opened) -> None:
         try:
-            writer = GradebookWriter(course_root, db_url, assignment)
+            writer = GradebookWriter(course_root, db_url, assignment, autograded=autograded)
         except BaseException as error:  # noqa: BLE001 -- handed to the caller
             self.error = error
             opened.set()
             return
+        self.duedate, self.extensions = writer.duedate, dict(writer.extensions)
         opened.set()
         try:
             while True:

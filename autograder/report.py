@@ -217,7 +217,16 @@ def _student_view(student_id: str, entry: dict | None, functions: list[str]) -> 
         "percent": (100.0 * total / max_total) if max_total > 0 else None,
         "error": _redact(str(error)) if error not in (None, "") else None,
         "functions": rows,
+        # when it was handed in (autograder.timestamps), and how late
+        "submitted_at": str(entry.get("submitted_at") or ""),
+        "late": bool(entry.get("late")),
+        "late_by": _late_by(entry.get("seconds_late")) if entry.get("late") else "",
     }
+
+
+def _late_by(seconds: Any) -> str:
+    from .timestamps import describe_lateness
+    return describe_lateness(_number(seconds))
 
 
 # --------------------------------------------------------------------------
@@ -266,6 +275,7 @@ _FEEDBACK_TEMPLATE = """<!DOCTYPE html>
 <p class="sub">Student: <strong>{{ s.id }}</strong></p>
 {% if weak %}<p class="sub">WEAKLY ISOLATED: graded without a mount namespace ({{ isolation }})</p>{% endif %}
 <p class="total">Total: {{ fmt(s.total) }} / {{ fmt(s.max) }}{% if s.percent is not none %} ({{ "%.0f" % s.percent }}%){% endif %}</p>
+{% if s.submitted_at %}<p class="sub">Submitted: {{ s.submitted_at }}{% if s.late %} &mdash; <strong class="fail">late by {{ s.late_by }}</strong>{% endif %}</p>{% endif %}
 {% if s.error %}
 <div class="error" role="alert"><strong>Your notebook could not be graded:</strong>
 <div class="msg">{{ s.error }}</div>
@@ -499,13 +509,13 @@ def _plot_diagnoses(rows: list[dict]) -> bytes:
 def _grades_csv(views: Iterable[dict], functions: list[str]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([_csv_safe(name) for name in ("student_id", "total", "max", *functions, "error")])
+    writer.writerow([_csv_safe(name) for name in ("student_id", "total", "max", *functions, "error", "submitted_at", "late")])
     for s in views:
         # every field, the numbers too: none may start a formula or hold a control character
         writer.writerow([_csv_safe(field) for field in (
             s["id"], _fmt(s["total"]), _fmt(s["max"]),
             *(_fmt(f["score"]) for f in s["functions"]),
-            s["error"] or "",
+            s["error"] or "", s["submitted_at"] or "", "yes" if s["late"] else "",
         )])
     return buf.getvalue()
 

@@ -282,3 +282,155 @@ def test_no_stray_course_row_is_added(tmp_path, make_course):
         with pytest.raises(MissingEntry):
             gb.find_submission(ASSIGNMENT, "nobody")
         gb.engine.dispose()
+
+
+# ---------------------------------------------------------------------------
+# a course with no gradebook yet, comments, timestamps
+# ---------------------------------------------------------------------------
+
+KIT = Path(__file__).resolve().parent.parent
+SOURCE = KIT / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+
+
+def _course_with_source(root: Path) -> Path:
+    """A course directory with its config and the nbgrader source notebook, and no gradebook."""
+    _write_config(root) if root.exists() else (root.mkdir(parents=True), _write_config(root))
+    (root / "source" / ASSIGNMENT).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(SOURCE, root / "source" / ASSIGNMENT / SOURCE.name)
+    return root
+
+
+def test_missing_gradebook_is_created_from_the_source_notebook(tmp_path):
+    """With no gradebook yet, are the assignment, notebook, grade cells (with the source
+    notebook's points), solution cells and students created, in the configured course, and does
+    `nbgrader export` then see the scores?"""
+    from autograder import assignment
+    course = _course_with_source(tmp_path / "course")
+    results = _results()
+    write_gradebook(results, course)
+    with Gradebook(default_db_url(course), course_id="") as gb:
+        notebook = gb.find_notebook(ASSIGNMENT, ASSIGNMENT)
+        assert {c.name: c.max_score for c in notebook.grade_cells} == \
+            {grade_cell_name(f): p for f, p in assignment.points().items()}
+        assert {c.name for c in notebook.solution_cells} == set(FUNCTIONS)
+        assert gb.find_assignment(ASSIGNMENT).course_id == COURSE_ID
+        assert sorted(s.id for s in gb.students) == ["alice", "bob"]
+        gb.engine.dispose()
+    rows = _nbgrader_export(course)
+    assert float(rows["alice"]["score"]) == pytest.approx(MAX_TOTAL - 12.5)
+
+
+def test_existing_assignment_is_not_recreated(tmp_path, make_course):
+    """When the gradebook already has the assignment, is it used as it is (its own points kept)?"""
+    course = tmp_path / "course"
+    db_url = make_course(course)
+    _course_with_source(course)
+    write_gradebook(_results(), course)
+    with Gradebook(db_url, course_id="") as gb:
+        assert gb.find_grade_cell("test_lstm_backward", ASSIGNMENT, ASSIGNMENT).max_score == 10.0
+        assert gb.find_grade_cell("test_rnn_forward", ASSIGNMENT, ASSIGNMENT).max_score == 5.0
+        gb.engine.dispose()
+
+
+def test_solution_cell_comments_carry_the_verdict_and_a_graders_comment_wins(tmp_path):
+    """Is each solution cell's automatic comment the grader's verdict (score, message), and does
+    a comment a grader typed in formgrader stay what formgrader shows after a regrade?"""
+    course = _course_with_source(tmp_path / "course")
+    results = _results()
+    results["students"]["alice"]["functions"]["rnn_backward"]["message"] = "Failed on case 3: da0 is wrong"
+    write_gradebook(results, course)
+    db_url = default_db_url(course)
+    with Gradebook(db_url, course_id="") as gb:
+        comment = gb.find_comment("rnn_backward", ASSIGNMENT, ASSIGNMENT, "alice")
+        assert comment.auto_comment.startswith("Batch grader: 2.5 / 0, not passed.")
+        assert "Failed on case 3: da0 is wrong" in comment.auto_comment
+        assert gb.find_comment("rnn_forward", ASSIGNMENT, ASSIGNMENT, "bob").auto_comment \
+            .startswith("Batch grader: 5 / 0, passed.")
+        comment.manual_comment = "See me about the loop."
+        gb.db.commit()
+        gb.engine.dispose()
+    write_gradebook(results, course)
+    with Gradebook(db_url, course_id="") as gb:
+        comment = gb.find_comment("rnn_backward", ASSIGNMENT, ASSIGNMENT, "alice")
+        assert comment.comment == "See me about the loop."
+        gb.engine.dispose()
+
+
+def test_submission_time_is_stored_and_nbgrader_sees_it_late(tmp_path):
+    """Is an entry's submitted_at stored as the submission's timestamp, so that nbgrader's own
+    lateness (due date plus extension) is right?"""
+    import datetime
+    course = _course_with_source(tmp_path / "course")
+    results = _results()
+    results["students"]["alice"]["submitted_at"] = "2026-12-02T18:00:00+00:00"
+    results["students"]["bob"]["submitted_at"] = "2026-12-02T18:00:00+01:00"
+    write_gradebook(results, course)
+    with Gradebook(default_db_url(course), course_id="") as gb:
+        gb.find_assignment(ASSIGNMENT).duedate = datetime.datetime(2026, 12, 2, 17, 30)
+        gb.db.commit()
+        gb.grant_extension(ASSIGNMENT, "bob", hours=1)
+        alice = gb.find_submission(ASSIGNMENT, "alice")
+        bob = gb.find_submission(ASSIGNMENT, "bob")
+        assert alice.timestamp == datetime.datetime(2026, 12, 2, 18, 0)
+        assert bob.timestamp == datetime.datetime(2026, 12, 2, 17, 0)
+        assert alice.total_seconds_late == 1800 and bob.total_seconds_late == 0
+        gb.engine.dispose()
+
+
+def test_unreachable_gradebook_is_one_line_without_the_password(tmp_path):
+    """Does a gradebook URL that cannot be opened raise GradebookUnavailable with a single line
+    that names the URL but hides its password?"""
+    from autograder.gradebook import GradebookUnavailable
+    course = _course_with_source(tmp_path / "course")
+    for url in ("nosuchdb://user:Secret123@host/db", "sqlite:////nonexistent-dir/sub/gradebook.db"):
+        with pytest.raises(GradebookUnavailable) as caught:
+            write_gradebook(_results(), course, url)
+        message = str(caught.value)
+        assert "\n" not in message and "Secret123" not in message and "could not be opened" in message
+
+
+# ---------------------------------------------------------------------------
+# timestamp.txt (autograder.timestamps)
+# ---------------------------------------------------------------------------
+
+
+def test_timestamp_in_nbgraders_format_is_read(tmp_path):
+    """Is the timestamp nbgrader collect writes read as UTC, and is lateness counted as nbgrader
+    counts it (after the due date plus extension, never negative)?"""
+    import datetime
+    from autograder import timestamps
+    (tmp_path / "timestamp.txt").write_text("2026-12-01 18:15:30.250000 UTC\n")
+    when, problem = timestamps.read_timestamp(tmp_path)
+    assert (when, problem) == (datetime.datetime(2026, 12, 1, 18, 15, 30, 250000), None)
+    due = datetime.datetime(2026, 12, 1, 17, 0)
+    assert timestamps.seconds_late(when, due) == 4530.25
+    assert timestamps.seconds_late(when, due, datetime.timedelta(hours=2)) == 0.0
+    assert timestamps.seconds_late(when, None) is None
+    entry = timestamps.annotate({}, tmp_path, due)
+    assert entry == {"submitted_at": "2026-12-01T18:15:30.250000+00:00", "seconds_late": 4530.25,
+                     "late": True}
+
+
+def test_hostile_or_broken_timestamp_files_are_refused(tmp_path):
+    """Is a timestamp.txt that is a link, a pipe, a folder, huge, empty or not a time refused
+    with a reason (never followed, never blocking), and a missing one simply absent?"""
+    from autograder import timestamps
+    secret = tmp_path / "secret.txt"
+    secret.write_text("2026-12-01 10:00:00 UTC")
+    cases = {
+        "link": lambda p: p.symlink_to(secret),
+        "pipe": lambda p: os.mkfifo(p),
+        "folder": lambda p: p.mkdir(),
+        "huge": lambda p: p.write_text("2026-12-01 10:00:00 UTC" + " " * 10_000),
+        "empty": lambda p: p.write_text(""),
+        "garbage": lambda p: p.write_text("next tuesday-ish"),
+    }
+    for name, make in cases.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        make(folder / "timestamp.txt")
+        when, problem = timestamps.read_timestamp(folder)
+        assert when is None and problem, name
+        entry = timestamps.annotate({}, folder, None)
+        assert entry["submitted_at"] is None and entry["late"] is False and entry["timestamp_problem"]
+    assert timestamps.read_timestamp(tmp_path / "nothing-here") == (None, None)

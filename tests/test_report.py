@@ -106,10 +106,11 @@ def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
 
 
 def test_csv_columns_follow_canonical_order(out):
-    """Does grades.csv have student_id, total, max, the eight functions in notebook order, then error?"""
+    """Does grades.csv have student_id, total, max, the eight functions in notebook order, then
+    error, the submission time and the late flag?"""
     with open(out / "grades.csv", newline="") as fh:
         header = next(csv.reader(fh))
-    assert header == ["student_id", "total", "max", *FUNCTIONS, "error"]
+    assert header == ["student_id", "total", "max", *FUNCTIONS, "error", "submitted_at", "late"]
 
 
 def test_csv_values(out):
@@ -261,7 +262,7 @@ def test_zero_students(tmp_path):
     assert json.loads((tmp_path / "results.json").read_text()) == results
     with open(tmp_path / "grades.csv", newline="") as fh:
         rows = list(csv.reader(fh))
-    assert rows == [["student_id", "total", "max", *FUNCTIONS, "error"]]
+    assert rows == [["student_id", "total", "max", *FUNCTIONS, "error", "submitted_at", "late"]]
     assert (tmp_path / "feedback").is_dir()
     assert list((tmp_path / "feedback").iterdir()) == []
     for name in PLOT_FILES:
@@ -284,7 +285,7 @@ def test_malformed_entries_do_not_crash(tmp_path):
     write_outputs(copy.deepcopy(results), tmp_path)
     with open(tmp_path / "grades.csv", newline="") as fh:
         header = next(csv.reader(fh))
-    assert header == ["student_id", "total", "max", *FUNCTIONS, "bonus_fn", "error"]
+    assert header == ["student_id", "total", "max", *FUNCTIONS, "bonus_fn", "error", "submitted_at", "late"]
     assert (tmp_path / "feedback" / "dave.html").is_file()
     assert (tmp_path / "feedback" / "erin.html").is_file()
 
