@@ -58,6 +58,7 @@ class Settings:
     gradebook: bool
     progress: bool
     dask: str | None = None
+    case_cache: Path | None = None  # folder of the case cache (autograder.casecache); None: off
 
 
 def parse_args(argv):
@@ -84,7 +85,17 @@ def parse_args(argv):
     p.add_argument("--dask", default=None, metavar="SCHEDULER_ADDRESS",
                    help="run the sandboxed children on the workers of this Dask cluster "
                         "(tcp://HOST:8786; see benchmarks/README.md); --jobs is then ignored")
+    p.add_argument("--case-cache", default=None, metavar="DIR",
+                   help="folder where the prepared cases and reference answers are kept between "
+                        "batches, keyed by the teacher notebook and the grader version "
+                        "(default: $RNN_STEP_BY_STEP_CACHE, else ~/.cache/rnn-step-by-step; "
+                        "'off': prepare them on every start); see autograder/casecache.py")
     a = p.parse_args(argv)
+    from . import casecache
+    if a.case_cache is None:
+        case_cache = casecache.default_dir()
+    else:
+        case_cache = None if a.case_cache.strip().lower() in ("", "off") else Path(a.case_cache)
     course = (a.course or assignment.ROOT).resolve()
     config = course_config(course)
     return Settings(
@@ -92,7 +103,7 @@ def parse_args(argv):
         assignment=a.assignment or config.get("assignment_id") or assignment.ASSIGNMENT,
         jobs=max(1, a.jobs), timeout=a.timeout, memory_mb=a.memory_mb,
         db_url=a.db_url or config.get("db_url"), gradebook=not a.no_gradebook,
-        progress=not a.no_progress, dask=a.dask)
+        progress=not a.no_progress, dask=a.dask, case_cache=case_cache)
 
 
 def course_config(course):
@@ -237,17 +248,32 @@ def fingerprint(sources, problems):
 # ---------------------------------------------------------------------------
 
 
-def write_payloads(directory):
-    """The cases of every function as npz files shared by all children (made once per batch)."""
-    for function in assignment.FUNCTIONS:
-        flat = {"params#": json.dumps(verdict.dependency_params(function))}
-        payload = verdict.make_cases_payload(function)
-        flat["count#"] = np.array(len(payload))
-        for i, (args, calls, _) in enumerate(payload):
-            flat.update(structure.flatten(tuple(args), f"c{i}.args"))
-            flat.update(structure.flatten([(a, r) for a, r, _ in calls], f"c{i}.calls"))
-            flat[f"c{i}.aliases#"] = json.dumps([alias for _, _, alias in calls])
-        structure.save(Path(directory) / f"{function}.npz", flat)
+def write_payloads(directory, cache_dir=None):
+    """The cases of every function as npz files shared by all children (made once per batch,
+    or taken from the case cache in cache_dir: autograder.casecache; None: no cache)."""
+    from . import casecache
+    for function, data in casecache.ensure(cache_dir).payloads.items():
+        (Path(directory) / f"{function}.npz").write_bytes(data)
+
+
+def make_payload(function):
+    """The flat npz payload of one function: its cases' arguments and oracle call tables."""
+    flat = {"params#": json.dumps(verdict.dependency_params(function))}
+    payload = verdict.make_cases_payload(function)
+    flat["count#"] = np.array(len(payload))
+    for i, (args, calls, _) in enumerate(payload):
+        flat.update(structure.flatten(tuple(args), f"c{i}.args"))
+        flat.update(structure.flatten([(a, r) for a, r, _ in calls], f"c{i}.calls"))
+        flat[f"c{i}.aliases#"] = json.dumps([alias for _, _, alias in calls])
+    return flat
+
+
+def payload_bytes(function):
+    """The bytes of one function's npz payload file."""
+    import io
+    buffer = io.BytesIO()
+    structure.save(buffer, make_payload(function))
+    return buffer.getvalue()
 
 
 class Runner:
@@ -634,7 +660,7 @@ def grade(settings, log=None, on_entry=None):
 
     with tempfile.TemporaryDirectory(prefix="grade-cases-") as payload_dir:
         os.chmod(payload_dir, 0o755)
-        write_payloads(payload_dir)
+        write_payloads(payload_dir, settings.case_cache)
         for f in Path(payload_dir).iterdir():
             os.chmod(f, 0o644)
         runner = make_runner(settings, payload_dir)
@@ -677,7 +703,17 @@ GRADER_FAULT = ("not graded: the grader itself failed on this submission (see it
                 "the instructor runs the same command again to retry it")
 
 
+class _NoProgress:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
 def _progress(total, enabled):
+    if not enabled or total == 0:
+        return _NoProgress()
     from tqdm import tqdm
     return tqdm(total=total, unit="submission", disable=not enabled or total == 0, file=sys.stderr)
 
@@ -725,7 +761,7 @@ def main(argv):
     if writer is not None:
         writer.stop()  # it saves the last students while the report is written
     from . import report
-    report.write_outputs(results, settings.out)
+    report.write_outputs(results, settings.out, figure_cache=settings.case_cache)
     if writer is not None:
         writer.finish()
     print_table(results)

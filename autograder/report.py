@@ -24,6 +24,7 @@ ids by :func:`feedback_filename`, which cannot produce a path outside
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -36,13 +37,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
-import jinja2
-import markupsafe
-# Figures are drawn on the Agg canvas directly, without pyplot, so the
-# process-wide backend is never switched and no GUI is ever needed.
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+# jinja2 and matplotlib are imported where they are used (_env, the plots): a batch
+# pays for them only when it writes the report, never while it grades.
 
 from rnn_utils import FUNCTIONS as _FUNCTIONS
 
@@ -376,12 +372,18 @@ _REPORT_TEMPLATE = """<!DOCTYPE html>
 </html>
 """
 
-_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
-                          keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
-_ENV.globals["fmt"] = _fmt
-# The stylesheet is our own constant.  Marked safe, because entities are not
-# decoded inside <style> and escaping its quotes would break the CSS.
-_ENV.globals["style"] = markupsafe.Markup(_STYLE)
+@functools.lru_cache(maxsize=None)
+def _template(source: str):
+    """The compiled Jinja2 template of `source` (compiled once per process)."""
+    import jinja2
+    import markupsafe
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    env.globals["fmt"] = _fmt
+    # The stylesheet is our own constant.  Marked safe, because entities are not
+    # decoded inside <style> and escaping its quotes would break the CSS.
+    env.globals["style"] = markupsafe.Markup(_STYLE)
+    return env.from_string(source)
 
 
 # --------------------------------------------------------------------------
@@ -389,6 +391,10 @@ _ENV.globals["style"] = markupsafe.Markup(_STYLE)
 
 
 def _new_figure(width: float, height: float) -> Figure:
+    # Figures are drawn on the Agg canvas directly, without pyplot, so the
+    # process-wide backend is never switched and no GUI is ever needed.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     fig = Figure(figsize=(width, height), dpi=PNG_DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
@@ -408,6 +414,7 @@ def _empty_note(ax, text: str) -> None:
 
 
 def _plot_scores(totals: list[float], max_total: float) -> bytes:
+    from matplotlib.ticker import MaxNLocator
     fig = _new_figure(8, 4.5)
     ax = fig.add_subplot()
     n = len(totals)
@@ -465,6 +472,7 @@ def _plot_pass_rate(rows: list[dict], n: int) -> bytes:
 
 
 def _plot_diagnoses(rows: list[dict]) -> bytes:
+    from matplotlib.ticker import MaxNLocator
     fig = _new_figure(8, 0.42 * max(len(rows), 3) + 1.6)
     ax = fig.add_subplot()
     ax.set_title(f"Most frequent diagnoses (top {TOP_DIAGNOSES})", fontsize=14)
@@ -553,8 +561,11 @@ def _class_summary(views: list[dict], functions: list[str]) -> dict:
     }
 
 
-def write_outputs(results: dict, out_dir: Path) -> None:
+def write_outputs(results: dict, out_dir: Path, figure_cache: Path | None = None) -> None:
     """Write results.json, grades.csv, feedback pages and the class report.
+
+    ``figure_cache`` -- folder where drawn figures are kept and reused while their data
+    do not change (autograder.figurecache); None: always draw.
 
     ``results`` is the grader's results dict (see the module docstring of the
     grader for its shape).  ``out_dir`` is created if needed.  Existing files
@@ -575,20 +586,21 @@ def write_outputs(results: dict, out_dir: Path) -> None:
 
     feedback_dir = out_dir / "feedback"
     feedback_dir.mkdir(exist_ok=True)
-    page = _ENV.from_string(_FEEDBACK_TEMPLATE)
+    page = _template(_FEEDBACK_TEMPLATE)
     for s in views:
         _atomic_write_text(feedback_dir / s["file"], page.render(assignment=assignment, s=s))
 
     report_dir = out_dir / "report"
     report_dir.mkdir(exist_ok=True)
     summary = _class_summary(views, functions)
+    from .figurecache import png
     plots = {
-        "score_distribution.png": _plot_scores(summary["totals"], summary["max_total"]),
-        "pass_rate.png": _plot_pass_rate(summary["function_rows"], summary["n"]),
-        "diagnoses.png": _plot_diagnoses(summary["diagnosis_rows"]),
+        "score_distribution.png": png(figure_cache, _plot_scores, summary["totals"], summary["max_total"]),
+        "pass_rate.png": png(figure_cache, _plot_pass_rate, summary["function_rows"], summary["n"]),
+        "diagnoses.png": png(figure_cache, _plot_diagnoses, summary["diagnosis_rows"]),
     }
     for name, data in plots.items():
         _atomic_write_bytes(report_dir / name, data)
-    index = _ENV.from_string(_REPORT_TEMPLATE).render(
+    index = _template(_REPORT_TEMPLATE).render(
         assignment=assignment, isolation=isolation, **summary)
     _atomic_write_text(report_dir / "index.html", index)
