@@ -196,7 +196,6 @@ def _grade_id(cell):
 
 def read_submission(path):
     """{function: cell source} plus {function: error} for functions that cannot be taken."""
-    import nbformat
     raw = read_bytes_safely(path)
     try:
         text = raw.decode("utf-8")
@@ -208,6 +207,7 @@ def read_submission(path):
         if not isinstance(nb, dict):
             raise ValueError("the file holds no notebook object")
         if nb.get("nbformat") != 4:  # older formats: let nbformat convert them
+            import nbformat  # seconds to import: only for these
             nb = nbformat.reads(text, as_version=4)
     except Exception as error:  # json and nbformat raise several kinds
         raise SubmissionError("the notebook is not valid notebook JSON "
