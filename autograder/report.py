@@ -130,6 +130,71 @@ def _atomic_write_text(path: Path, text: str) -> None:
     _atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def _flush_file_system(folder: Path, temporaries: list) -> None:
+    """Bring the written temporaries to disk: one syncfs(2) of the folder's file system
+    where Linux offers it (one disk wait for all of them), else one fsync each."""
+    try:
+        import ctypes
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        syncfs = None
+    if syncfs is not None:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            if syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    for tmp in temporaries:
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class _AtomicBatch:
+    """Many files written as _atomic_write_bytes writes one, with one flush for the batch.
+
+    Each file goes to a temporary file in its destination's folder; every BATCH files
+    (and at the end) the file system is flushed once and each temporary then replaces its
+    destination.  A reader or a crash still sees the old or the new whole file, never a
+    part; only the number of disk waits changes (one per batch, not one per file: a class
+    of 300 feedback pages waited about 12 ms per page on fsync)."""
+
+    BATCH = 200
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.pending: list[tuple[str, Path]] = []
+
+    def write(self, path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+        self.pending.append((tmp, path))
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs are meant to be shared
+        if len(self.pending) >= self.BATCH:
+            self.commit()
+
+    def commit(self) -> None:
+        if self.pending:
+            _flush_file_system(self.folder, [tmp for tmp, _ in self.pending])
+            while self.pending:
+                tmp, path = self.pending[0]
+                os.replace(tmp, path)
+                self.pending.pop(0)
+
+    def discard(self) -> None:
+        for tmp, _ in self.pending:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+        self.pending.clear()
+
+
 def _number(value: Any) -> float:
     """A score as a finite float; anything unusable counts as 0."""
     try:
@@ -587,8 +652,13 @@ def write_outputs(results: dict, out_dir: Path, figure_cache: Path | None = None
     feedback_dir = out_dir / "feedback"
     feedback_dir.mkdir(exist_ok=True)
     page = _template(_FEEDBACK_TEMPLATE)
-    for s in views:
-        _atomic_write_text(feedback_dir / s["file"], page.render(assignment=assignment, s=s))
+    batch = _AtomicBatch(feedback_dir)
+    try:
+        for s in views:
+            batch.write(feedback_dir / s["file"], page.render(assignment=assignment, s=s).encode("utf-8"))
+        batch.commit()
+    finally:
+        batch.discard()
 
     report_dir = out_dir / "report"
     report_dir.mkdir(exist_ok=True)
