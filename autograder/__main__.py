@@ -26,6 +26,8 @@ def main(argv=None):
         from . import limited_kernel
         return limited_kernel.main(rest)
     if command == "grade":
+        from . import lightimports
+        lightimports.skip_unused_iri_grammar()
         from . import grader
         return grader.main(rest)
     print(f"unknown command {command!r}\n\n{USAGE}", file=sys.stderr)

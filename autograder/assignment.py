@@ -43,7 +43,7 @@ class GradedFunction:
 
 @functools.lru_cache(maxsize=None)
 def teacher_notebook(path=TEACHER_NOTEBOOK):
-    """The teacher notebook as an nbformat notebook."""
+    """The teacher notebook as an nbformat notebook (jupytext: imported only here)."""
     import jupytext
     return jupytext.read(str(path), fmt="py:percent")
 
@@ -52,9 +52,9 @@ def _grade_id(cell):
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
-@functools.lru_cache(maxsize=None)
-def graded_functions(path=TEACHER_NOTEBOOK):
-    """The graded functions, in notebook order, with points and reference code."""
+def parse_teacher_notebook(path=TEACHER_NOTEBOOK):
+    """(setup cell source or None, graded functions in notebook order with points and
+    reference code)."""
     nb = teacher_notebook(path)
     cells = {_grade_id(c): c for c in nb.cells if _grade_id(c)}
     out = []
@@ -66,7 +66,29 @@ def graded_functions(path=TEACHER_NOTEBOOK):
         if test is None or not test.metadata["nbgrader"].get("grade"):
             raise LookupError(f"{path}: no graded test cell with grade_id {test_cell_id(name)!r}")
         out.append(GradedFunction(name, float(test.metadata["nbgrader"]["points"]), solution.source))
-    return tuple(out)
+    setup = next((c.source for c in nb.cells if _grade_id(c) == SETUP_CELL), None)
+    return setup, tuple(out)
+
+
+# path -> parse_teacher_notebook(path); the batch grader fills it from its case cache
+# (autograder.casecache) so that a warm start never imports jupytext.
+_FACTS = {}
+
+
+def use_facts(setup, functions):
+    """Take the teacher notebook's facts from the batch grader's case cache."""
+    _FACTS[TEACHER_NOTEBOOK] = (setup, tuple(functions))
+
+
+def notebook_facts(path=TEACHER_NOTEBOOK):
+    if path not in _FACTS:
+        _FACTS[path] = parse_teacher_notebook(path)
+    return _FACTS[path]
+
+
+def graded_functions(path=TEACHER_NOTEBOOK):
+    """The graded functions, in notebook order, with points and reference code."""
+    return notebook_facts(path)[1]
 
 
 def points():
@@ -74,13 +96,12 @@ def points():
     return {f.name: f.points for f in graded_functions()}
 
 
-@functools.lru_cache(maxsize=None)
 def setup_source(path=TEACHER_NOTEBOOK):
     """Source of the locked setup cell that every submission starts from."""
-    for cell in teacher_notebook(path).cells:
-        if _grade_id(cell) == SETUP_CELL:
-            return cell.source
-    raise LookupError(f"{path}: no setup cell with grade_id {SETUP_CELL!r}")
+    setup = notebook_facts(path)[0]
+    if setup is None:
+        raise LookupError(f"{path}: no setup cell with grade_id {SETUP_CELL!r}")
+    return setup
 
 
 def reference_sources():

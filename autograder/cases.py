@@ -115,7 +115,19 @@ def _bind(function, args, kwargs):
     return tuple(sig.bind(*args, **kwargs).arguments.values())
 
 
+# Case -> Prepared, loaded from the batch grader's case cache (autograder.casecache), which
+# checked that it was made from this teacher notebook by this code.
+LOADED = {}
+
+
 def prepare(case):
+    """Draw a case's inputs and compute the reference's outputs and calls (or take them
+    from the case cache, when the batch grader loaded it)."""
+    found = LOADED.get(case)
+    return found if found is not None else compute(case)
+
+
+def compute(case):
     """Draw a case's inputs and compute the reference's outputs and calls."""
     function = case.function
     inputs = rnn_utils.example_inputs(function, case.seed, **case.sizes)

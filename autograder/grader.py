@@ -64,6 +64,7 @@ class Settings:
     progress: bool
     dask: str | None = None
     allow_weak_isolation: bool = False
+    case_cache: Path | None = None  # folder of the case cache (autograder.casecache); None: off
 
 
 def parse_args(argv):
@@ -95,7 +96,17 @@ def parse_args(argv):
                    help="grade even where no mount namespace can be had (no bubblewrap, or a "
                         "kernel without user namespaces): student code then sees the host's "
                         "files, and every output says WEAKLY ISOLATED")
+    p.add_argument("--case-cache", default=None, metavar="DIR",
+                   help="folder where the prepared cases and reference answers are kept between "
+                        "batches, keyed by the teacher notebook and the grader version "
+                        "(default: $RNN_STEP_BY_STEP_CACHE, else ~/.cache/rnn-step-by-step; "
+                        "'off': prepare them on every start); see autograder/casecache.py")
     a = p.parse_args(argv)
+    from . import casecache
+    if a.case_cache is None:
+        case_cache = casecache.default_dir()
+    else:
+        case_cache = None if a.case_cache.strip().lower() in ("", "off") else Path(a.case_cache)
     course = (a.course or assignment.ROOT).resolve()
     config = course_config(course)
     return Settings(
@@ -103,7 +114,8 @@ def parse_args(argv):
         assignment=a.assignment or assignment.ASSIGNMENT,
         jobs=max(1, a.jobs), timeout=a.timeout, memory_mb=a.memory_mb,
         db_url=a.db_url or config.get("db_url"), gradebook=not a.no_gradebook,
-        progress=not a.no_progress, dask=a.dask, allow_weak_isolation=a.allow_weak_isolation)
+        progress=not a.no_progress, dask=a.dask, allow_weak_isolation=a.allow_weak_isolation,
+        case_cache=case_cache)
 
 
 def course_config(course):
@@ -205,7 +217,6 @@ def _grade_id(cell):
 
 def read_submission(path):
     """{function: cell source} plus {function: error} for functions that cannot be taken."""
-    import nbformat
     raw = read_bytes_safely(path)
     try:
         text = raw.decode("utf-8")
@@ -217,6 +228,7 @@ def read_submission(path):
         if not isinstance(nb, dict):
             raise ValueError("the file holds no notebook object")
         if nb.get("nbformat") != 4:  # older formats: let nbformat convert them
+            import nbformat  # seconds to import: only for these
             nb = nbformat.reads(text, as_version=4)
     except Exception as error:  # json and nbformat raise several kinds
         raise SubmissionError("the notebook is not valid notebook JSON "
@@ -258,21 +270,39 @@ def fingerprint(sources, problems):
 # ---------------------------------------------------------------------------
 
 
-def write_payloads(directory):
-    """The cases of every function as npz files shared by all children (made once per batch):
+def write_payloads(directory, cache_dir=None):
+    """The cases of every function as npz files shared by all children (made once per batch,
+    or taken from the case cache in cache_dir: autograder.casecache; None: no cache):
     <function>.npz the inputs, <function>.calls.npz the oracle's recorded calls (read only by
     the oracle process of each fork server, never by a child that runs student code)."""
-    for function in assignment.FUNCTIONS:
-        flat = {"params#": json.dumps(verdict.dependency_params(function))}
-        payload = verdict.make_cases_payload(function)
-        flat["count#"] = np.array(len(payload))
-        calls_flat = {"count#": np.array(len(payload))}
-        for i, (args, calls, _) in enumerate(payload):
-            flat.update(structure.flatten(tuple(args), f"c{i}.args"))
-            calls_flat.update(structure.flatten([(a, r) for a, r, _ in calls], f"c{i}.calls"))
-            calls_flat[f"c{i}.aliases#"] = json.dumps([alias for _, _, alias in calls])
-        structure.save(Path(directory) / f"{function}.npz", flat)
-        structure.save(Path(directory) / f"{function}.calls.npz", calls_flat)
+    from . import casecache
+    for function, (inputs, calls) in casecache.ensure(cache_dir).payloads.items():
+        (Path(directory) / f"{function}.npz").write_bytes(inputs)
+        (Path(directory) / f"{function}.calls.npz").write_bytes(calls)
+
+
+def make_payload(function):
+    """The flat npz payloads of one function: (its cases' arguments, its oracle call tables)."""
+    flat = {"params#": json.dumps(verdict.dependency_params(function))}
+    payload = verdict.make_cases_payload(function)
+    flat["count#"] = np.array(len(payload))
+    calls_flat = {"count#": np.array(len(payload))}
+    for i, (args, calls, _) in enumerate(payload):
+        flat.update(structure.flatten(tuple(args), f"c{i}.args"))
+        calls_flat.update(structure.flatten([(a, r) for a, r, _ in calls], f"c{i}.calls"))
+        calls_flat[f"c{i}.aliases#"] = json.dumps([alias for _, _, alias in calls])
+    return flat, calls_flat
+
+
+def payload_bytes(function):
+    """The bytes of one function's two npz payload files: (inputs, oracle calls)."""
+    import io
+    out = []
+    for flat in make_payload(function):
+        buffer = io.BytesIO()
+        structure.save(buffer, flat)
+        out.append(buffer.getvalue())
+    return tuple(out)
 
 
 class Runner:
@@ -839,7 +869,7 @@ def grade(settings, log=None, on_entry=None):
 
     with tempfile.TemporaryDirectory(prefix="grade-cases-") as payload_dir:
         os.chmod(payload_dir, 0o755)
-        write_payloads(payload_dir)
+        write_payloads(payload_dir, settings.case_cache)
         for f in Path(payload_dir).iterdir():
             os.chmod(f, 0o644)
         runner = make_runner(settings, payload_dir)
@@ -891,7 +921,17 @@ GRADER_FAULT = ("not graded: the grader itself failed on this submission (see it
                 "the instructor runs the same command again to retry it")
 
 
+class _NoProgress:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
 def _progress(total, enabled):
+    if not enabled or total == 0:
+        return _NoProgress()
     from tqdm import tqdm
     return tqdm(total=total, unit="submission", disable=not enabled or total == 0, file=sys.stderr)
 
@@ -981,7 +1021,7 @@ def main(argv):
     if writer is not None:
         writer.stop()  # it saves the last students while the report is written
     from . import report
-    report.write_outputs(results, settings.out)
+    report.write_outputs(results, settings.out, figure_cache=settings.case_cache)
     if writer is not None:
         try:
             writer.finish()

@@ -24,6 +24,15 @@ Student-side latency: the wall time of `nbgrader validate` on the release and
 on a completed notebook, and the time of each example_* cell (what a student
 waits for after pressing Shift-Enter) and of each hidden test cell.
 
+The first-round mix (issue 12, --mix N): a class of N whose submissions are one correct
+notebook and 19 buggy ones in turn, each buggy one with a known mistake in every function
+(benchmarks/mix.first_round_kinds), graded by the batch grader and, for its first
+--mix-nbgrader students, by nbgrader autograde, whose verdicts must agree.  Beside it:
+the floor (the reference alone, in this process, on all 40 cases of one submission), the
+grader's distance to it, start-up on an empty class cold (a fresh case cache, a fresh
+Python) and warm, with and without the gradebook, and peak memory of the smallest and
+largest --sizes of at least 200.
+
 Output: a markdown report on stdout; with --out PATH, the figures as JSON in
 PATH and the report in PATH with the suffix .md.  Exit status 1 when the two
 graders disagree on any verdict, 0 otherwise.  Timings are only reported, never
@@ -51,6 +60,8 @@ NAME = assignment.ASSIGNMENT
 COURSE_FILES = ("notebooks", "rnn_utils.py", "nbgrader_config.py", "source", "release")
 # Scratch courses keep their own sqlite gradebook (nbgrader_config.py falls back to it).
 ENV = {"NBGRADER_DB_URL": ""}
+CACHE_ENV = "RNN_STEP_BY_STEP_CACHE"  # the batch grader's case cache folder (autograder/casecache.py)
+KEEP = [False]  # --keep
 OURS, NBGRADER = "batch grader", "nbgrader autograde"
 
 
@@ -106,12 +117,12 @@ def course_with(template, dest, submitted=None):
 # ---------------------------------------------------------------------------
 
 
-def run_ours(course, out, jobs, log_dir, name):
+def run_ours(course, out, jobs, log_dir, name, extra=(), env=None):
     argv = [sys.executable, "-m", "autograder", "grade", str(course / "submitted"), "--out", str(out),
-            "--course", str(course), "--no-progress"]
+            "--course", str(course), "--no-progress", *extra]
     if jobs:
         argv += ["--jobs", str(jobs)]
-    result = measure.run(argv, ROOT, measure.environment(ENV), log_dir, name)
+    result = measure.run(argv, ROOT, measure.environment({**ENV, **(env or {})}), log_dir, name)
     if result.returncode != 0:
         raise RuntimeError(f"the batch grader failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
     return result
@@ -336,6 +347,158 @@ def student_latency(template, work):
 
 
 # ---------------------------------------------------------------------------
+# issue 12: the floor, start-up, the first-round mix
+# ---------------------------------------------------------------------------
+
+
+def measure_floor(repeats=200):
+    """The physical floor of one submission: the reference alone, in this process, on all
+    40 cases (every function on every case, fresh copies of the inputs made outside the
+    timer).  Seconds: the fastest and the median of `repeats` runs, on one core."""
+    import copy
+    import statistics
+    import numpy as np
+    from autograder import verdict
+    work = [(assignment.reference(f), p.args) for f in assignment.FUNCTIONS for p in verdict.prepared(f)]
+    times = []
+    with np.errstate(all="ignore"):
+        for _ in range(repeats):
+            inputs = [copy.deepcopy(args) for _, args in work]
+            started = time.perf_counter()
+            for (function, _), args in zip(work, inputs):
+                function(*args)
+            times.append(time.perf_counter() - started)
+    return {"cases": len(work), "repeats": repeats, "min_seconds": round(min(times), 6),
+            "median_seconds": round(statistics.median(times), 6)}
+
+
+def measure_startup(template, work, jobs, runs):
+    """The batch grader on an empty class: cold (a case cache folder it has never seen, a
+    fresh Python) and then `runs` warm starts on that cache, each into a fresh out dir;
+    with the course's gradebook and with --no-gradebook."""
+    out = {}
+    for label, extra in (("gradebook", ()), ("no_gradebook", ("--no-gradebook",))):
+        cache = work / f"startup-cache-{label}"
+        env = {CACHE_ENV: str(cache)}
+        course = course_with(template, work / "startup" / label)
+        times = []
+        for i in range(runs + 1):
+            r = run_ours(course, work / "startup" / f"{label}-out{i}", jobs, work / "logs",
+                         f"ours-startup-{label}-{i}", extra, env)
+            times.append(round(r.seconds, 3))
+        out[label] = {"cold_seconds": times[0], "warm_seconds": times[1:],
+                      "warm_best_seconds": min(times[1:]),
+                      "warm_median_seconds": sorted(times[1:])[len(times[1:]) // 2]}
+    return out
+
+
+def run_mix(template, work, jobs, n, nbgrader_n, logs, warm_startup):
+    """Grade the first-round mix of n with the batch grader, and its first nbgrader_n
+    students with nbgrader autograde; compare verdicts."""
+    base = work / f"mix{n}"
+    students = mix.write(base / "submitted", template / "release" / NAME / f"{NAME}.ipynb", n,
+                         mix.first_round_kinds())
+    say(f"mix N={n}: batch grader ...")
+    course = course_with(template, base / "ours", base / "submitted")
+    result = run_ours(course, base / "ours-out", jobs, logs, f"ours-mix-{n}")
+    ours = ours_scores(base / "ours-out")
+    say(f"mix N={n}: batch grader {result.seconds:.1f} s")
+    row = {"n": n, "ours": figures(n, result), "expected_mismatches": check_expected(students, ours)}
+    row["ours"]["submissions_per_minute"] = round(60 * n / result.seconds, 1)
+    grading = result.seconds - warm_startup
+    row["ours"]["submissions_per_minute_after_startup"] = \
+        round(60 * n / grading, 1) if grading > 0 else None
+    if nbgrader_n:
+        sample = dict(list(students.items())[:nbgrader_n])
+        sample_dir = base / "nbgrader-submitted"
+        for student in sample:
+            shutil.copytree(base / "submitted" / student, sample_dir / student)
+        say(f"mix: nbgrader autograde on {len(sample)} of them ...")
+        nb_course = course_with(template, base / "nbgrader", sample_dir)
+        rn = run_nbgrader(nb_course, logs, f"nbgrader-mix-{nbgrader_n}")
+        theirs = nbgrader_scores(nb_course, sample)
+        v = check_verdicts(sample, {s: ours[s] for s in sample}, theirs)
+        row["nbgrader"] = figures(len(sample), rn)
+        row["verdicts"] = {k: v[k] for k in ("compared", "agree", "mismatches")}
+    if not KEEP[0]:
+        shutil.rmtree(base, ignore_errors=True)
+    return row
+
+
+def issue12_summary(report):
+    """The ratios of issue 12 from the measured figures."""
+    out = {}
+    i12 = report["issue12"]
+    floor = i12["floor"]["min_seconds"]
+    cores = report["jobs"]
+    mixrow = i12.get("mix")
+    if mixrow:
+        per = mixrow["ours"]["seconds_per_submission"]
+        out["floor_submissions_per_minute"] = round(60 * cores / floor, 0)
+        out["distance_to_floor"] = round(per / (floor / cores), 1)
+        if mixrow.get("nbgrader"):
+            startup_nb = report["startup"]["nbgrader"]["seconds"]
+            nb_per = max(mixrow["nbgrader"]["seconds"] - startup_nb, 0.0) / mixrow["nbgrader_n"]
+            out["nbgrader_seconds_per_submission"] = round(nb_per, 3)
+            out["speed_ratio_vs_nbgrader"] = round(nb_per / per, 1)
+    measured = {row["n"]: row["ours"]["peak_rss_mb"] for row in report["sizes"]
+                if row["ours"]["how"] == "measured" and row["n"] >= 200}
+    if len(measured) >= 2:
+        small, large = min(measured), max(measured)
+        out["memory"] = {"small_n": small, "large_n": large, "small_mb": measured[small],
+                         "large_mb": measured[large],
+                         "ratio": round(measured[large] / measured[small], 3)}
+    return out
+
+
+def issue12_markdown(report):
+    i12 = report["issue12"]
+    s = i12["summary"]
+    f = i12["floor"]
+    lines = ["", "### Issue 12: the floor, start-up, the first-round mix", "",
+             f"Floor (the reference alone, in process, all {f['cases']} cases of one submission, one core): "
+             f"{1000 * f['min_seconds']:.2f} ms fastest, {1000 * f['median_seconds']:.2f} ms median of "
+             f"{f['repeats']}; that is {s.get('floor_submissions_per_minute', 0):,.0f} submissions a "
+             f"minute on {report['jobs']} cores."]
+    st = i12.get("startup")
+    if st:
+        lines += ["", "| start-up on an empty class | cold (s) | warm, best (s) | warm, median (s) |",
+                  "|---|---:|---:|---:|"]
+        for label, name in (("gradebook", "with the course's gradebook"), ("no_gradebook", "--no-gradebook")):
+            r = st[label]
+            lines.append(f"| {name} | {r['cold_seconds']:.2f} | {r['warm_best_seconds']:.2f} | "
+                         f"{r['warm_median_seconds']:.2f} |")
+    m = i12.get("mix")
+    if m:
+        o = m["ours"]
+        lines += ["", f"First-round mix, N = {m['n']} (1 correct, 19 buggy with a mistake in every "
+                  f"function, in turn), batch grader --jobs {report['jobs']}: {o['seconds']:.1f} s, "
+                  f"{1000 * o['seconds_per_submission']:.1f} ms a submission, "
+                  f"**{o['submissions_per_minute']:,.0f} submissions a minute** "
+                  f"({o['submissions_per_minute_after_startup'] or 0:,.0f} after the warm start-up), "
+                  f"peak RSS {o['peak_rss_mb']:.0f} MiB; "
+                  f"distance to the floor {s.get('distance_to_floor', 0):.1f}x "
+                  f"(its time a submission over floor / cores)."]
+        if m.get("nbgrader"):
+            v = m["verdicts"]
+            lines.append(f"nbgrader autograde on the first {m['nbgrader_n']} of them: "
+                         f"{m['nbgrader']['seconds']:.1f} s, {s['nbgrader_seconds_per_submission']:.2f} s a "
+                         f"submission after its start-up; the batch grader is "
+                         f"**{s['speed_ratio_vs_nbgrader']:.0f}x** its throughput; verdicts "
+                         f"{'agree' if v['agree'] else 'DISAGREE'} ({v['compared'] - len(v['mismatches'])}"
+                         f"/{v['compared']}).")
+            lines += [f"- {x}" for x in v["mismatches"][:20]]
+        if m["expected_mismatches"]:
+            lines += ["Students who did not lose exactly what their submission should lose:",
+                      *[f"- {x}" for x in m["expected_mismatches"][:20]]]
+    mem = s.get("memory")
+    if mem:
+        lines.append(f"\nPeak memory: {mem['large_mb']:.0f} MiB at N = {mem['large_n']} against "
+                     f"{mem['small_mb']:.0f} MiB at N = {mem['small_n']}: ratio {mem['ratio']:.3f}.")
+    return lines
+
+
+# ---------------------------------------------------------------------------
 # the report
 # ---------------------------------------------------------------------------
 
@@ -382,6 +545,8 @@ def markdown(report):
     if odd:
         lines += ["", "Students who did not lose exactly what their submission should lose:",
                   *[f"- {m}" for m in odd[:50]]]
+    if report.get("issue12"):
+        lines += issue12_markdown(report)
     lat = report.get("student_latency")
     if lat:
         lines += ["", "Student side:", "",
@@ -426,6 +591,17 @@ def parse_args(argv):
     p.add_argument("--work", type=Path, default=None, help="scratch directory (default: a new temporary one)")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory")
     p.add_argument("--no-student-latency", action="store_true", help="skip the student-side measurements")
+    p.add_argument("--mix", type=int, default=300,
+                   help="size of the first-round class of issue 12 (1 correct, 19 buggy in turn); "
+                        "0 skips it (default 300)")
+    p.add_argument("--mix-nbgrader", type=int, default=20,
+                   help="how many of the first-round class nbgrader autograde grades too, for the "
+                        "speed ratio and verdict agreement (default 20; 0 skips)")
+    p.add_argument("--startup-runs", type=int, default=3,
+                   help="warm start-ups measured after the cold one, with and without the gradebook "
+                        "(default 3; 0 skips the start-up measurement)")
+    p.add_argument("--floor-repeats", type=int, default=200,
+                   help="runs of the floor measurement (default 200)")
     a = p.parse_args(argv)
     a.sizes = sorted({int(s) for s in a.sizes.split(",") if s.strip()})
     if not a.sizes or min(a.sizes) < 1:
@@ -458,6 +634,9 @@ def main(argv=None):
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-grading-"))
     work.mkdir(parents=True, exist_ok=True)
     logs = work / "logs"
+    KEEP[0] = args.keep
+    # the batch grader's case cache: the benchmark's own, so the first start is cold
+    ENV[CACHE_ENV] = str(work / "case-cache")
     report = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
               "command": " ".join(["python", "benchmarks/bench_grading.py",
                                    *(sys.argv[1:] if argv is None else argv)]),
@@ -528,6 +707,18 @@ def main(argv=None):
             report["sizes"].append(row)
             if not args.keep:
                 shutil.rmtree(size_dir, ignore_errors=True)
+        report["issue12"] = {}
+        say("floor: the reference alone on all cases of one submission")
+        report["issue12"]["floor"] = measure_floor(args.floor_repeats)
+        if args.startup_runs:
+            say("start-up: cold and warm, with and without the gradebook")
+            report["issue12"]["startup"] = measure_startup(template, work, jobs, args.startup_runs)
+        if args.mix:
+            warm = report["issue12"].get("startup", {}).get("gradebook", {}).get(
+                "warm_best_seconds", report["startup"]["ours"]["seconds"])
+            row = run_mix(template, work, jobs, args.mix, min(args.mix_nbgrader, args.mix), logs, warm)
+            row["nbgrader_n"] = min(args.mix_nbgrader, args.mix)
+            report["issue12"]["mix"] = row
         report["models"] = {k: {"startup_seconds": round(m["startup"], 2),
                                 "per_submission_seconds": round(m.get("per_submission", 0.0), 4),
                                 "from_n": m.get("from_n")} for k, m in models.items()}
@@ -538,6 +729,8 @@ def main(argv=None):
         if not args.keep and args.work is None:
             shutil.rmtree(work, ignore_errors=True)
     report["load_average_at_end"] = list(os.getloadavg())
+    if "issue12" in report:
+        report["issue12"]["summary"] = issue12_summary(report)
     text = markdown(report)
     print(text)
     if args.out:
@@ -546,6 +739,8 @@ def main(argv=None):
         json_path.write_text(json.dumps(report, indent=2) + "\n")
         json_path.with_suffix(".md").write_text(text)
     disagree = any(row["verdicts"] and not row["verdicts"]["agree"] for row in report["sizes"])
+    mix_row = report.get("issue12", {}).get("mix") or {}
+    disagree |= bool(mix_row.get("verdicts") and not mix_row["verdicts"]["agree"])
     return 1 if disagree else 0
 
 

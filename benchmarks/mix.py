@@ -50,19 +50,39 @@ def kinds():
     return out
 
 
-def student_ids(n):
-    """[(student id, Kind)] for n students."""
-    mix = kinds()
+BUGGY_PER_CORRECT = 19
+
+
+def first_round_kinds():
+    """The mix of the start-up/floor issue (issue 12), like a first round of submissions:
+    one correct notebook, then 19 buggy ones, in turn.  Buggy notebook j has a known
+    mistake in every one of the eight functions (the j-th mistake of each function's
+    list, cycling), so every function fails and needs a diagnosis, as in a class that
+    hands in its first attempts.  Mistakes repeat across notebooks for the functions
+    with few of them, as real students repeat the common mistakes."""
+    by_function = {f: [m for m in mistakes.MISTAKES if m.function == f] for f in assignment.FUNCTIONS}
+    out = [Kind("reference", {"*": "reference"}, None, frozenset())]
+    for j in range(BUGGY_PER_CORRECT):
+        plan = {"*": "reference"}
+        for function, known in by_function.items():
+            plan[function] = mistakes.variant_source(known[j % len(known)])
+        out.append(Kind(f"first-round-{j + 1:02d}", plan, None, frozenset(assignment.FUNCTIONS)))
+    return out
+
+
+def student_ids(n, mix=None):
+    """[(student id, Kind)] for n students (of kinds(), or of the given list of kinds)."""
+    mix = kinds() if mix is None else mix
     return [(f"s{i:04d}-{mix[i % len(mix)].label}", mix[i % len(mix)]) for i in range(n)]
 
 
-def write(submitted_dir, release_notebook, n):
+def write(submitted_dir, release_notebook, n, mix=None):
     """Write n submissions in nbgrader's layout; return {student id: Kind}."""
     release_nb = nbformat.read(str(release_notebook), as_version=4)
     name = assignment.ASSIGNMENT
     rendered = {}
     students = {}
-    for student, kind in student_ids(n):
+    for student, kind in student_ids(n, mix):
         folder = Path(submitted_dir) / student / name
         folder.mkdir(parents=True, exist_ok=True)
         if kind.label not in rendered:

@@ -31,6 +31,8 @@ def report(tmp_path_factory):
     out = base / "results.json"
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_grading.py"),
                            "--sizes", "6", "--nbgrader-max", "6", "--jobs", "2",
+                           "--mix", "6", "--mix-nbgrader", "2", "--startup-runs", "1",
+                           "--floor-repeats", "20",
                            "--out", str(out), "--work", str(base / "work")],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
@@ -80,6 +82,42 @@ def test_the_report_has_numbers(report):
         assert is_number(latency["source_notebook"]["cells"][f"test_{function}"]), function
     for text in (report["markdown"], report["stdout"]):
         assert "| N | grader |" in text and "| 6 | nbgrader autograde | measured |" in text
+
+
+def test_the_first_round_mix_is_graded_and_compared(report):
+    """Does the first-round mix of issue 12 (one correct notebook, then buggy ones with a
+    mistake in every function) lose exactly what each submission should, do nbgrader and
+    the batch grader agree on the students both graded, and are the floor, start-up and
+    ratios reported as numbers?"""
+    data = report["json"]["issue12"]
+    row = data["mix"]
+    assert row["n"] == 6 and row["nbgrader_n"] == 2
+    assert row["expected_mismatches"] == []
+    assert row["verdicts"]["agree"], row["verdicts"]["mismatches"]
+    assert row["verdicts"]["compared"] == 2 * len(assignment.FUNCTIONS)
+    assert is_number(row["ours"]["submissions_per_minute"])
+    assert data["floor"]["cases"] == 40 and is_number(data["floor"]["min_seconds"])
+    assert data["floor"]["min_seconds"] <= data["floor"]["median_seconds"]
+    for label in ("gradebook", "no_gradebook"):
+        startup = data["startup"][label]
+        assert is_number(startup["cold_seconds"]) and len(startup["warm_seconds"]) == 1
+        assert all(is_number(x) for x in startup["warm_seconds"])
+    summary = data["summary"]
+    assert is_number(summary["distance_to_floor"]) and is_number(summary["speed_ratio_vs_nbgrader"])
+    assert "### Issue 12" in report["markdown"]
+
+
+def test_the_first_round_mix_has_a_mistake_in_every_function():
+    """Is every buggy kind of the first-round mix a known mistake in each of the eight
+    functions, with one correct notebook for every 19 buggy ones?"""
+    kinds = mix.first_round_kinds()
+    assert len(kinds) == 1 + mix.BUGGY_PER_CORRECT
+    assert kinds[0].failing == frozenset() and kinds[0].plan == {"*": "reference"}
+    for kind in kinds[1:]:
+        assert kind.failing == frozenset(assignment.FUNCTIONS)
+        assert set(kind.plan) == {"*", *assignment.FUNCTIONS}
+        assert all(kind.plan[f] != assignment.reference_sources()[f] for f in assignment.FUNCTIONS)
+    assert len({tuple(sorted(k.plan.items())) for k in kinds}) == len(kinds)
 
 
 def test_a_disagreement_would_be_reported():
