@@ -81,6 +81,7 @@ def make_oracle(function, dependency, param_names, calls):
     """
     table = _oracle_table(calls)
     position = [0]
+    calls_made = [0]
 
     def oracle(*args, **kwargs):
         bound = list(args)
@@ -97,6 +98,7 @@ def make_oracle(function, dependency, param_names, calls):
             raise OracleMismatch(str(error)) from None
         # a correct loop makes the recorded calls in order: try the next one first
         n = len(table)
+        calls_made[0] += 1
         for k in range(n):
             want, result, alias = table[(position[0] + k) % n]
             if matches(want, got):
@@ -107,9 +109,19 @@ def make_oracle(function, dependency, param_names, calls):
                 return answer
         raise OracleMismatch(
             f"{function} called {dependency} with arguments that a correct {function} never "
-            f"passes (check what you give it at each step)")
+            f"passes (check what you give it at each step): "
+            + _first_difference(table[position[0]][0], got, param_names, calls_made[0] + 1))
     oracle.__name__ = dependency
     return oracle
+
+
+def _first_difference(want, got, param_names, number):
+    """Which arguments of call `number` differ from the call a correct loop makes there
+    (the grader matches this text against the known mistakes)."""
+    names = [name for j, name in enumerate(param_names)
+             if not matches({k: v for k, v in want.items() if k.startswith(f"in[{j}]")},
+                            {k: v for k, v in got.items() if k.startswith(f"in[{j}]")})]
+    return f"call {number} differs in {', '.join(names) or 'its arguments'}"
 
 
 def _put(obj, path, value):
@@ -153,6 +165,7 @@ def _inputs(args):
 
 
 _COMPILED = {}
+_SOURCE_OF = {}  # "<cell name>" -> the source last compiled under that name (for _where)
 PRECOMPILE_MAX_CHARS = 256 * 1024
 
 
@@ -172,6 +185,7 @@ def precompile(setup, sources):
 def _compile(source, filename):
     """compile() with a small cache: the same cells are run for every function."""
     key = (source, filename)
+    _SOURCE_OF[filename] = source
     code = _COMPILED.get(key)
     if code is None:
         if len(_COMPILED) > 256:
@@ -223,6 +237,29 @@ class _Capped(io.TextIOBase):
         if self.sink.tell() < self.cap:
             self.sink.write(str(text)[: self.cap])
         return len(text)
+
+
+def _where(error):
+    """{"where#": "cell:line:function:kind"} of the innermost frame of student code in the
+    traceback of `error` (kind "print" when that line is a print call), or {}."""
+    import types
+    try:
+        tb = BaseException.__dict__["__traceback__"].__get__(error)
+        found = None
+        while type(tb) is types.TracebackType:
+            code = tb.tb_frame.f_code
+            if type(code.co_filename) is str and code.co_filename.startswith("<cell "):
+                found = (code.co_filename, int(tb.tb_lineno), str(code.co_name))
+            tb = tb.tb_next
+        if found is None:
+            return {}
+        filename, line, name = found
+        lines = _SOURCE_OF.get(filename, "").splitlines()
+        text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+        kind = "print" if text.startswith("print(") else ""
+        return {"where#": f"{filename[6:-1]}:{line}:{name[:80]}:{kind}"}
+    except Exception:  # noqa: BLE001 -- a location is a bonus, never a reason to fail
+        return {}
 
 
 def _describe(error):
@@ -285,6 +322,7 @@ def _observe_mode(obs, at, function, dependency, setup, sources, cases, mode):
         flat, error = _call(fn, structure.copy(args), SEEDS[0], mutated_check=_inputs(args))
         if error:
             obs[prefix + "error#"] = error
+            obs.update({prefix + k: v for k, v in (flat or {}).items()})  # where# of the error
         else:
             obs.update({prefix + k: v for k, v in flat.items()})
         if i == 0 and mode == "oracle" and not error:
@@ -315,7 +353,7 @@ def _call(fn, args, seed, mutated_check=None):
     except BaseException as error:  # noqa: BLE001 -- sys.exit() must not end the run
         if isinstance(error, (KeyboardInterrupt, Interrupt)):
             raise
-        return None, _describe(error)
+        return _where(error), _describe(error)
 
 
 def _same(a, b):
