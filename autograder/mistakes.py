@@ -123,7 +123,8 @@ MISTAKES = (
       "cache. Start from a new array, np.zeros((n_a, m))"),
     M("C_ALIASED_TO_A", "lstm_forward",
       (("c = np.zeros((n_a, m, T_x))", "c = a"),),
-      "c and a are the same array, so storing one overwrites the other: create c with its own np.zeros"),
+      "a holds the memory instead of the hidden state: store a_next in a[:, :, t], and give c an "
+      "array of its own (after c = a, storing c overwrites a)"),
     M("C0_EQUALS_A0", "lstm_forward",
       (("c_next = np.zeros((n_a, m))", "c_next = a0"),),
       "the initial memory is a0: c<0> must be zeros"),
@@ -424,6 +425,10 @@ OTHER = {
 
 # Codes that are notes, not mistakes: the class report does not count them.
 NOTES = frozenset({"INHERITS", "MUTATES_INPUT"})
+# Codes that say how a function failed rather than which mistake it makes: the class
+# report shows them for a function only when no mistake was recognised in it.
+SYMPTOMS = frozenset({"WRONG_CELL_CALL", "SHAPE_ERROR", "INDEX_ERROR", "KEY_ERROR", "UNPACK_ERROR",
+                      "ATTRIBUTE_ERROR", "TYPE_ERROR", "UNBOUND_LOCAL", "RAISES"})
 
 
 def title_of(mistake):
@@ -434,19 +439,22 @@ def title_of(mistake):
 @dataclass(frozen=True)
 class Description:
     code: str
-    title: str
-    hint: str
+    title: str    # the meaning in a few words
+    hint: str     # the whole hint, as feedback messages give it
+    advice: str   # the hint without the title: what to do instead
 
 
 def describe(code, function=None):
     """What a diagnosis code means, in words, with its hint (the one place for both)."""
-    found = [m for m in MISTAKES if m.code == code and function in (None, m.function)]
+    found = [m for m in MISTAKES if m.code == code and m.function == function] or \
+        [m for m in MISTAKES if m.code == code]
     if found:
-        return Description(code, title_of(found[0]), found[0].hint)
+        hint = found[0].hint
+        return Description(code, title_of(found[0]), hint, hint.split(": ", 1)[-1])
     other = OTHER.get(code)
     if other is not None:
-        return Description(code, other.title, other.hint)
-    return Description(code, code.replace("_", " ").lower(), "")
+        return Description(code, other.title, other.hint, other.hint)
+    return Description(code, code.replace("_", " ").lower(), "", "")
 
 
 PARAMS = {"Waa", "Wax", "Wya", "ba", "by", "Wf", "bf", "Wi", "bi", "Wc", "bc", "Wo", "bo", "Wy"}

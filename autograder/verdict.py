@@ -128,7 +128,7 @@ def judge(function, obs, points=None):
     if error:
         where = _where(runs.get(f"c{i}/{mode}", {}).get("where#"))
         said = error.split(": ", 1)[1] if error.startswith("OracleMismatch: ") else f"It raised {error}"
-        lines.append(said[0].upper() + said[1:] + (f", at {where[0]}." if where else ""))
+        lines.append(said[0].upper() + said[1:] + (f" (at {where[0]})" if where else ""))
         if where and where[1] == "print":
             diagnosis.append("DEBUG_PRINT")
             lines.append("Likely cause: " + mistakes.OTHER["DEBUG_PRINT"].hint + ".")
@@ -141,6 +141,11 @@ def judge(function, obs, points=None):
         lines += [d.message() for d in shown]
         if len(diffs) > len(shown):
             lines.append(f"... and {len(diffs) - len(shown)} more differences.")
+    if mode == "own":
+        # the own run is explained; what the run with a correct cell function showed still counts
+        hint = mistakes.error_hint(function, outcome["oracle"][1])
+        diagnosis.append(hint[0])
+        lines.append(f"With a correct {assignment.DEPENDS_ON[function]}: " + hint[1] + ".")
     found, unexplained = _diagnose_runs(function, i, obs, runs, outcome)
     for m in found:
         if m.code not in diagnosis:
@@ -164,12 +169,12 @@ def _own_explains(function, error, where):
 
 
 def _where(text):
-    """("line N of your <cell> cell (in <function>)", kind) from a where# observation, or None."""
+    """("line N of your <cell> cell, in <function>", kind) from a where# observation, or None."""
     parts = str(text).split(":") if text is not None else []
     if len(parts) != 4 or not parts[1].isdigit() or parts[0] not in assignment.FUNCTIONS:
         return None
     cell, line, name, kind = parts
-    inside = f" (in {name})" if name.isidentifier() and name != "<module>" else ""
+    inside = f", in {name}" if name.isidentifier() else ""
     return f"line {line} of your {cell} cell{inside}", kind
 
 

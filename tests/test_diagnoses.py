@@ -30,8 +30,8 @@ def corpus():
         for path in sorted((CORPUS / function).glob("*.py")):
             text = path.read_text()
             first, _, code = text.partition("\n")
-            assert first.startswith("# expect: "), f"{path}: the first line must be '# expect: CODE ...'"
-            entries.append((function, path.stem, first[len("# expect: "):].split(), code))
+            assert first.startswith("# expect:"), f"{path}: the first line must be '# expect: CODE ...'"
+            entries.append((function, path.stem, first[len("# expect:"):].split(), code))
     return entries
 
 

@@ -1,4 +1,4 @@
-# expect: DA_SLICE_WRONG
+# expect: WRONG_CELL_CALL
 (caches_list, x) = caches
 (a1, c1, a0, c0, f1, i1, cc1, o1, x1, parameters) = caches_list[0]
 n_a, m, T_x = da.shape
