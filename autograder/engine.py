@@ -278,7 +278,8 @@ def observe(function, dependency, setup, sources, cases, modes=None):
     modes -- the runs to make, a subset of MODES (default: every run the function has)
 
     Keys: "c{i}/{mode}/out..." for results, "c{i}/{mode}/error#" for an
-    exception, "c{i}/{mode}/mutated#" when the inputs were changed, and
+    exception and "c{i}/{mode}/where#" for the line of student code that raised
+    it, "c{i}/{mode}/mutated#" when the inputs were changed, and
     "random#" when two runs under different global seeds disagree.  Each mode
     gets one fresh namespace for all its cases.
     """
@@ -334,7 +335,8 @@ def _observe_mode(obs, at, function, dependency, setup, sources, cases, mode):
 
 
 def _call(fn, args, seed, mutated_check=None):
-    """Call fn(*args) with the global seed set; return (flat results, error text)."""
+    """Call fn(*args) with the global seed set; return (flat results, None), or
+    ({"where#": location} or {}, error text) when it raised."""
     np.random.seed(seed)
     try:
         with _quiet():

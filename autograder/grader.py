@@ -41,7 +41,7 @@ FORKSERVER = Path(__file__).resolve().parent / "forkserver.py"
 CHILD_FILES = [Path(__file__).resolve().parent / name for name in
                ("__init__.py", "child.py", "engine.py", "structure.py", "compare.py")] + \
               [assignment.ROOT / "rnn_utils.py"]
-GRADER_VERSION = "2"  # part of the journal key: bump when grading changes
+GRADER_VERSION = "3"  # part of the journal key: bump when grading changes
 
 
 @dataclass

@@ -2,9 +2,20 @@
 
 Each entry rewrites the teacher's solution of one function (read from the
 teacher notebook, never copied here) by exact text replacements.  The
-diagnosis runs the variants of a failing function on the failing case and
-reports the ones whose results equal the student's.  A test grades every
-variant as a submission and checks that it fails and is diagnosed as itself.
+diagnosis (autograder.verdict.diagnose) runs the variants of a failing
+function on the failing case, with the same oracle for the cell function as
+the student's run had, and names those whose results equal the student's:
+whole results first, then output by output (one variant, or two together,
+for each wrong output), so that a function with two mistakes gets two names.
+A crash is named by the variants that raise the same error, and by what it
+raised and where (error_hint).
+
+The meaning and hint of every diagnosis code is written here, once: a
+Mistake's hint (its first clause is its title), or OTHER for the codes that
+are not variants (crashes, notes).  Feedback pages and the class report read
+them with describe().  A test grades every variant as a submission and checks
+that it fails and is diagnosed as itself; tests/test_diagnoses.py grades a
+corpus of buggy functions written the way students write them.
 """
 from dataclasses import dataclass
 
@@ -102,6 +113,9 @@ MISTAKES = (
     M("A_NO_TANH", "lstm_cell_forward",
       (("a_next = ot * np.tanh(c_next)", "a_next = ot * c_next"),),
       "tanh is missing on the memory: a_next = ot * tanh(c_next)"),
+    M("A_SIGMOID", "lstm_cell_forward",
+      (("a_next = ot * np.tanh(c_next)", "a_next = ot * sigmoid(c_next)"),),
+      "the memory goes through a sigmoid: a_next = ot * tanh(c_next); only the gates use sigmoid"),
     M("A_FROM_CPREV", "lstm_cell_forward",
       (("a_next = ot * np.tanh(c_next)", "a_next = ot * np.tanh(c_prev)"),),
       "a_next uses the old memory c_prev: it is the output gate times tanh of the new memory c_next"),
@@ -270,6 +284,13 @@ MISTAKES = (
       (("dc = dc_next + da_next * ot * (1 - tanh_c ** 2)", "dc = dc_next"),),
       "dc misses the path through a_next: a_next = Γo tanh(c_next) depends on c_next too, so add "
       "da_next times Γo (1 − tanh²(c_next)) to dc_next"),
+    M("DB_NOT_SUMMED", "lstm_cell_backward",
+      (("dbf = np.sum(dft, axis=1, keepdims=True)", "dbf = dft"),
+       ("dbi = np.sum(dit, axis=1, keepdims=True)", "dbi = dit"),
+       ("dbc = np.sum(dcct, axis=1, keepdims=True)", "dbc = dcct"),
+       ("dbo = np.sum(dot, axis=1, keepdims=True)", "dbo = dot")),
+      "the bias gradients are not summed over the batch: each bias is shared by all m examples, "
+      "so add its gate gradient up along axis 1, keeping shape (n_a, 1)"),
     M("SLICES_SWAPPED", "lstm_cell_backward",
       (("da_prev = dconcat[:n_a, :]", "da_prev = dconcat[n_a:, :]"),
        ("dxt = dconcat[n_a:, :]", "dxt = dconcat[:n_a, :]")),

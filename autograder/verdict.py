@@ -73,7 +73,11 @@ def _mode(obs, i, mode, runs):
 
 
 def judge(function, obs, points=None):
-    """Turn the observations of one function into a FunctionResult."""
+    """Turn the observations of one function into a FunctionResult.
+
+    A failure is explained on its first failing case: the differences, or the error with
+    the line of the student's cell that raised it and a likely cause; then the known
+    mistakes that give the student's results (see diagnose), each with its hint."""
     points = assignment.points()[function] if points is None else points
     expected = expected_flat(function)
     case_list = [p.case for p in prepared(function)]
