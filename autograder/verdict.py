@@ -132,14 +132,17 @@ def judge(function, obs, points=None):
     if error:
         where = _where(runs.get(f"c{i}/{mode}", {}).get("where#"))
         said = error.split(": ", 1)[1] if error.startswith("OracleMismatch: ") else f"It raised {error}"
-        lines.append(said[0].upper() + said[1:] + (f" (at {where[0]})" if where else ""))
-        if where and where[1] == "print":
+        said = said[0].upper() + said[1:] + (f" (at {where[0]})" if where else "")
+        lines.append(said if said.endswith(".") else said + ".")
+        printing = bool(where) and where[1] == "print"
+        if printing:
             diagnosis.append("DEBUG_PRINT")
             lines.append("Likely cause: " + mistakes.OTHER["DEBUG_PRINT"].hint + ".")
         hint = mistakes.error_hint(function, error)
         if hint:
             diagnosis.append(hint[0])
-            lines.append("Likely cause: " + hint[1] + _small_sizes(case, error) + ".")
+            if not printing:
+                lines.append("Likely cause: " + hint[1] + _small_sizes(case, error) + ".")
     else:
         shown = diffs[:3]
         lines += [d.message() for d in shown]
@@ -178,7 +181,7 @@ def _where(text):
     if len(parts) != 4 or not parts[1].isdigit() or parts[0] not in assignment.FUNCTIONS:
         return None
     cell, line, name, kind = parts
-    inside = f", in {name}" if name.isidentifier() else ""
+    inside = f", in {name[:80]}" if name.isidentifier() else ""
     return f"line {line} of your {cell} cell{inside}", kind
 
 
@@ -260,8 +263,8 @@ def _run_variant(source, function, case_index, mode):
     oracle for its cell function, as the student's function ran, or with the reference's."""
     from . import engine
     ns = assignment.new_namespace()
-    for name, reference in assignment.reference_sources().items():
-        exec(compile(reference, f"<reference {name}>", "exec"), ns)
+    for code in _compiled_references():
+        exec(code, ns)
     exec(compile(source, f"<variant of {function}>", "exec"), ns)
     case = prepared(function)[case_index]
     dependency = assignment.DEPENDS_ON.get(function)
@@ -272,6 +275,12 @@ def _run_variant(source, function, case_index, mode):
             return structure.flatten(ns[function](*copy.deepcopy(case.args))), None
         except Exception as error:  # noqa: BLE001
             return None, engine._describe(error)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_references():
+    return tuple(compile(source, f"<reference {name}>", "exec")
+                 for name, source in assignment.reference_sources().items())
 
 
 @functools.lru_cache(maxsize=None)
