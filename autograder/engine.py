@@ -86,10 +86,12 @@ def _bind(dependency, param_names, args, kwargs):
     return bound
 
 
-def _mismatch(function, dependency):
+def _mismatch(function, dependency, detail=None):
+    # detail ("call 3 differs in a_prev") names arguments, never values: the grader matches
+    # it against the known mistakes
     return OracleMismatch(
         f"{function} called {dependency} with arguments that a correct {function} never "
-        f"passes (check what you give it at each step)")
+        f"passes (check what you give it at each step)" + (f": {detail}" if detail else ""))
 
 
 def answer_call(table, got, position):
@@ -116,6 +118,7 @@ def make_oracle(function, dependency, param_names, calls, case=None):
     notebook's hidden tests).  The batch grader's children get remote_oracle instead."""
     table = _oracle_table(calls)
     position = [0]
+    calls_made = [0]
 
     def oracle(*args, **kwargs):
         bound = _bind(dependency, param_names, args, kwargs)
@@ -123,9 +126,11 @@ def make_oracle(function, dependency, param_names, calls, case=None):
             got = structure.flatten(tuple(bound), "in")
         except structure.TooLarge as error:
             raise OracleMismatch(str(error)) from None
+        calls_made[0] += 1
         found = answer_call(table, got, position[0])
         if found is None:
-            raise _mismatch(function, dependency)
+            raise _mismatch(function, dependency, _first_difference(
+                table[position[0]][0], got, param_names, calls_made[0]))
         result, alias, position[0] = found
         return _with_aliases(structure.copy(result), alias, bound)
     oracle.__name__ = dependency
@@ -148,12 +153,14 @@ def remote_oracle(ask):
     bytes.  Returns make(function, dependency, param_names, calls, case) like make_oracle."""
     def make(function, dependency, param_names, calls, case):
         position = [0]
+        calls_made = [0]
 
         def oracle(*args, **kwargs):
             bound = _bind(dependency, param_names, args, kwargs)
+            calls_made[0] += 1
             try:
                 got = structure.flatten(tuple(bound), "in")
-                got["q#"] = json.dumps([function, case, position[0]])
+                got["q#"] = json.dumps([function, case, position[0], calls_made[0], list(param_names)])
                 request = structure.dumps(got)
             except (structure.TooLarge, TypeError) as error:
                 raise OracleMismatch(str(error)) from None
@@ -161,7 +168,9 @@ def remote_oracle(ask):
                 raise _mismatch(function, dependency)
             reply = structure.loads(ask(request))
             if "e#" in reply:
-                raise _mismatch(function, dependency)
+                detail = reply["e#"]
+                raise _mismatch(function, dependency,
+                                detail[:200] if type(detail) is str and detail != "mismatch" else None)
             alias, position[0] = json.loads(reply["a#"])
             return _with_aliases(structure.unflatten(reply, "out"), alias, bound)
         oracle.__name__ = dependency
@@ -187,16 +196,38 @@ _NO_ANSWER = structure.dumps({"e#": "mismatch"})
 def serve_oracle_request(tables, request):
     """Trusted side of remote_oracle: the reply bytes to one request.
     tables -- {function: [oracle_case(calls) of each case]}"""
+    table = None
     try:
         got = structure.loads(request)
-        function, case, position = json.loads(got.pop("q#"))
+        function, case, position, number, names = json.loads(got.pop("q#"))
         table, replies = tables[function][case] if type(case) is int and case >= 0 else (None, None)
         found = answer_call(table, got, position) if table else None
     except Exception:  # noqa: BLE001 -- whatever student code sent
         found = None
     if found is None:
-        return _NO_ANSWER
+        return _difference_reply(table, got, position, number, names) if table else _NO_ANSWER
     return replies[(found[2] - 1) % len(table)]
+
+
+def _difference_reply(table, got, position, number, names):
+    """The mismatch reply naming the arguments that differ (names only, never values)."""
+    try:
+        if type(number) is not int or type(position) is not int or not 0 <= position < len(table) \
+                or type(names) is not list or len(names) > 16 or \
+                not all(type(n) is str and n.isidentifier() and len(n) <= 40 for n in names):
+            return _NO_ANSWER
+        return structure.dumps({"e#": _first_difference(table[position][0], got, names, number)})
+    except Exception:  # noqa: BLE001 -- whatever student code sent
+        return _NO_ANSWER
+
+
+def _first_difference(want, got, param_names, number):
+    """Which arguments of call `number` differ from the call a correct loop makes there
+    (the grader matches this text against the known mistakes)."""
+    names = [name for j, name in enumerate(param_names)
+             if not matches({k: v for k, v in want.items() if k.startswith(f"in[{j}]")},
+                            {k: v for k, v in got.items() if k.startswith(f"in[{j}]")})]
+    return f"call {number} differs in {', '.join(names) or 'its arguments'}"
 
 
 def _put(obj, path, value):
@@ -241,6 +272,7 @@ def _inputs(args):
 
 
 _COMPILED = {}
+_SOURCE_OF = {}  # "<cell name>" -> the source last compiled under that name (for _where)
 PRECOMPILE_MAX_CHARS = 256 * 1024
 
 
@@ -260,6 +292,7 @@ def precompile(setup, sources):
 def _compile(source, filename):
     """compile() with a small cache: the same cells are run for every function."""
     key = (source, filename)
+    _SOURCE_OF[filename] = source
     code = _COMPILED.get(key)
     if code is None:
         if len(_COMPILED) > 256:
@@ -334,6 +367,29 @@ class _Capped(io.TextIOBase):
         return len(text)
 
 
+def _where(error):
+    """{"where#": "cell:line:function:kind"} of the innermost frame of student code in the
+    traceback of `error` (kind "print" when that line is a print call), or {}."""
+    import types
+    try:
+        tb = BaseException.__dict__["__traceback__"].__get__(error)
+        found = None
+        while type(tb) is types.TracebackType:
+            code = tb.tb_frame.f_code
+            if type(code.co_filename) is str and code.co_filename.startswith("<cell "):
+                found = (code.co_filename, int(tb.tb_lineno), str(code.co_name))
+            tb = tb.tb_next
+        if found is None:
+            return {}
+        filename, line, name = found
+        lines = _SOURCE_OF.get(filename, "").splitlines()
+        text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+        kind = "print" if text.startswith("print(") else ""
+        return {"where#": f"{filename[6:-1]}:{line}:{name[:80]}:{kind}"}
+    except Exception:  # noqa: BLE001 -- a location is a bonus, never a reason to fail
+        return {}
+
+
 def _describe(error):
     text = f"{type(error).__name__}: {error}"
     return text if len(text) <= 500 else text[:500] + "..."
@@ -352,7 +408,8 @@ def observe(function, dependency, setup, sources, cases, modes=None, oracle=None
               (default make_oracle; the batch grader's children use remote_oracle)
 
     Keys: "c{i}/{mode}/out..." for results, "c{i}/{mode}/error#" for an
-    exception, "c{i}/{mode}/mutated#" when the inputs were changed, and
+    exception and "c{i}/{mode}/where#" for the line of student code that raised
+    it, "c{i}/{mode}/mutated#" when the inputs were changed, and
     "random#" when two runs under different global seeds disagree.  Each mode
     gets one fresh namespace for all its cases.
     """
@@ -397,6 +454,7 @@ def _observe_mode(obs, at, function, dependency, setup, sources, cases, mode, or
         flat, error = _call(fn, structure.copy(args), SEEDS[0], mutated_check=_inputs(args))
         if error:
             obs[prefix + "error#"] = error
+            obs.update({prefix + k: v for k, v in (flat or {}).items()})  # where# of the error
         else:
             obs.update({prefix + k: v for k, v in flat.items()})
         if i == 0 and mode == "oracle" and not error:
@@ -408,7 +466,8 @@ def _observe_mode(obs, at, function, dependency, setup, sources, cases, mode, or
 
 
 def _call(fn, args, seed, mutated_check=None):
-    """Call fn(*args) with the global seed set; return (flat results, error text)."""
+    """Call fn(*args) with the global seed set; return (flat results, None), or
+    ({"where#": location} or {}, error text) when it raised."""
     np.random.seed(seed)
     try:
         with _quiet():
@@ -427,7 +486,7 @@ def _call(fn, args, seed, mutated_check=None):
     except BaseException as error:  # noqa: BLE001 -- sys.exit() must not end the run
         if isinstance(error, (KeyboardInterrupt, Interrupt)):
             raise
-        return None, _describe(error)
+        return _where(error), _describe(error)
 
 
 def _same(a, b):

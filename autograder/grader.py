@@ -46,7 +46,7 @@ CHILD_FILES = [Path(__file__).resolve().parent / name for name in
 KIT_ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_KIT = Path("/opt/kit")
 SANDBOX_CASES = Path("/opt/cases")
-GRADER_VERSION = "2"  # part of the journal key: bump when grading changes
+GRADER_VERSION = "3"  # part of the journal key: bump when grading changes
 
 
 @dataclass

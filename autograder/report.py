@@ -33,7 +33,6 @@ import os
 import re
 import statistics
 import tempfile
-from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -42,12 +41,12 @@ from typing import Any, Iterable
 
 from rnn_utils import FUNCTIONS as _FUNCTIONS
 
-from . import untrusted
+from . import mistakes, untrusted
 
 __all__ = [
     "FUNCTIONS",
     "FEEDBACK_FIELDS",
-    "DIAGNOSIS_HINTS",
+    "diagnosis_info",
     "PLOT_FILES",
     "feedback_filename",
     "write_outputs",
@@ -73,23 +72,16 @@ messages.  As a second line of defence, any block fenced by nbgrader's
 ``### BEGIN HIDDEN TESTS`` / ``### BEGIN SOLUTION`` markers that does turn up
 in a message is cut out before rendering (see ``_redact``)."""
 
-DIAGNOSIS_HINTS: dict[str, str] = {
-    "RECURRENT_GRADS_ZERO": (
-        "The gradients that flow back through time come out as zero. Check that "
-        "the gradient from the next time step is added to the gradient of the "
-        "current step before it is passed to the cell, and that it is carried "
-        "from one iteration of the loop to the next."
-    ),
-    "NOTEBOOK_GLOBALS": (
-        "The function reads a variable defined elsewhere in the notebook instead "
-        "of its own arguments. It works while the notebook is open but fails when "
-        "the function is called on its own. Use only the parameters passed in."
-    ),
-}
-"""Plain-language hints shown next to a diagnosis code on feedback pages.
+def diagnosis_info(code: str, function: str | None = None) -> dict:
+    """What a diagnosis code means, for a page: {code, title, hint (what to do), note}.
 
-A code without an entry is shown by name only; the grader's ``message``
-carries the case-specific explanation either way."""
+    The words come from autograder/mistakes.py, the one place where each mistake and its
+    hint are written down.  ``note`` is true for codes that are notes, not mistakes
+    (INHERITS: right, but failed with the student's own cell function), which the class
+    report lists apart and never counts as mistakes."""
+    info = mistakes.describe(code, function)
+    return {"code": code, "title": info.title, "hint": info.advice, "note": code in mistakes.NOTES}
+
 
 PLOT_FILES: tuple[str, ...] = ("score_distribution.png", "pass_rate.png", "diagnoses.png")
 """The PNG files written to ``report/``."""
@@ -264,7 +256,7 @@ def _student_view(student_id: str, entry: dict | None, functions: list[str]) -> 
             "score": _number(f.get("score")),
             "max": _number(f.get("max")),
             "passed": bool(f.get("passed")),
-            "diagnosis": [{"code": c, "hint": DIAGNOSIS_HINTS.get(c, "")} for c in codes],
+            "diagnosis": [diagnosis_info(c, name) for c in codes],
             "message": _redact(str(f.get("message") or "")),
         })
     error = entry.get("error")
@@ -364,7 +356,7 @@ so every function scores 0.</div>
 {% if f.diagnosis %}
 <p class="diag"><strong>What the grader noticed:</strong></p>
 <ul class="diag">
-{% for d in f.diagnosis %}<li><code>{{ d.code }}</code>{% if d.hint %}: {{ d.hint }}{% endif %}</li>
+{% for d in f.diagnosis %}<li><code>{{ d.code }}</code> &mdash; <strong>{{ d.title }}</strong>{% if d.note %} (a note, not a mistake){% endif %}{% if d.hint %}: {{ d.hint }}{% endif %}</li>
 {% endfor %}</ul>
 {% endif %}
 </section>
@@ -414,16 +406,36 @@ _REPORT_TEMPLATE = """<!DOCTYPE html>
 </tbody>
 </table>
 
-<h2>Most frequent diagnoses</h2>
-<img src="diagnoses.png" alt="Most frequent diagnosis codes">
+<h2>Most frequent mistakes</h2>
+<p>What the grader recognised in the functions that failed, most frequent first: reteach from the top.
+Failing functions without a diagnosis: {{ n_undiagnosed }} of {{ n_failing }}{% if n_failing %} ({{ "%.0f" % (100 * n_undiagnosed / n_failing) }}%){% endif %}.</p>
+<img src="diagnoses.png" alt="Most frequent mistakes, by function">
 {% if diagnosis_rows %}
 <table>
-<thead><tr><th>Code</th><th>Times seen</th><th>Students</th></tr></thead>
+<thead><tr><th>Function</th><th>Mistake</th><th>What it means</th><th>Students</th></tr></thead>
 <tbody>
-{% for d in diagnosis_rows %}<tr><td><code>{{ d.code }}</code></td><td class="num">{{ d.count }}</td><td class="num">{{ d.students }}</td></tr>
+{% for d in diagnosis_rows %}<tr><td><code>{{ d.function }}</code></td><td><code>{{ d.code }}</code></td><td><strong>{{ d.title }}</strong>{% if d.hint %}: {{ d.hint }}{% endif %}</td><td>{{ d.students|length }}: {% for s in d.students %}<a href="../feedback/{{ s.file }}#{{ d.function }}">{{ s.id }}</a>{% if not loop.last %}, {% endif %}{% endfor %}</td></tr>
 {% endfor %}</tbody>
 </table>
-{% else %}<p class="muted">No diagnosis codes were recorded.</p>{% endif %}
+{% else %}<p class="muted">No mistakes were recognised.</p>{% endif %}
+{% if undiagnosed_rows %}
+<h3>Failing functions without a diagnosis</h3>
+<table>
+<thead><tr><th>Function</th><th>Students</th></tr></thead>
+<tbody>
+{% for d in undiagnosed_rows %}<tr><td><code>{{ d.function }}</code></td><td>{{ d.students|length }}: {% for s in d.students %}<a href="../feedback/{{ s.file }}#{{ d.function }}">{{ s.id }}</a>{% if not loop.last %}, {% endif %}{% endfor %}</td></tr>
+{% endfor %}</tbody>
+</table>
+{% endif %}
+{% if note_rows %}
+<h3>Notes (not counted as mistakes)</h3>
+<table>
+<thead><tr><th>Function</th><th>Note</th><th>What it means</th><th>Students</th></tr></thead>
+<tbody>
+{% for d in note_rows %}<tr><td><code>{{ d.function }}</code></td><td><code>{{ d.code }}</code></td><td><strong>{{ d.title }}</strong>{% if d.hint %}: {{ d.hint }}{% endif %}</td><td>{{ d.students|length }}: {% for s in d.students %}<a href="../feedback/{{ s.file }}#{{ d.function }}">{{ s.id }}</a>{% if not loop.last %}, {% endif %}{% endfor %}</td></tr>
+{% endfor %}</tbody>
+</table>
+{% endif %}
 
 {% if error_rows %}
 <h2>Submissions that could not be graded</h2>
@@ -553,19 +565,20 @@ def _plot_diagnoses(rows: list[dict]) -> bytes:
     from matplotlib.ticker import MaxNLocator
     fig = _new_figure(8, 0.42 * max(len(rows), 3) + 1.6)
     ax = fig.add_subplot()
-    ax.set_title(f"Most frequent diagnoses (top {TOP_DIAGNOSES})", fontsize=14)
+    ax.set_title(f"Most frequent mistakes (top {TOP_DIAGNOSES})", fontsize=14)
     if not rows:
-        _empty_note(ax, "No diagnosis codes recorded")
+        _empty_note(ax, "No mistakes recognised")
         return _png_bytes(fig)
     ys = list(range(len(rows)))
-    counts = [r["count"] for r in rows]
+    counts = [len(r["students"]) for r in rows]
     ax.barh(ys, counts, color="#c07a2c", height=0.65)
-    ax.set_yticks(ys, [r["code"] for r in rows], fontsize=10, family="DejaVu Sans Mono")
+    ax.set_yticks(ys, [f"{r['function']}: {r['code']}" for r in rows], fontsize=9,
+                  family="DejaVu Sans Mono")
     ax.invert_yaxis()  # most frequent at the top
     ax.set_xlim(0, max(counts) * 1.15 + 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.tick_params(axis="x", labelsize=11)
-    ax.set_xlabel("Times seen (function results carrying the code)", fontsize=12)
+    ax.set_xlabel("Students", fontsize=12)
     for y, c in zip(ys, counts):
         ax.text(c + max(counts) * 0.01 + 0.05, y, str(c), va="center", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
@@ -593,6 +606,44 @@ def _grades_csv(views: Iterable[dict], functions: list[str]) -> str:
     return buf.getvalue()
 
 
+def _diagnosis_tables(views: list[dict]) -> tuple:
+    """What the class report's diagnosis section shows, from the students' views.
+
+    A code that only says how a function failed (mistakes.SYMPTOMS: a shape error, a wrong
+    call to the cell function) is listed for a function only when no mistake was recognised
+    in it.  returns (mistake rows, note rows, rows of failing functions without a mistake,
+    number of failing functions, number of those without a mistake); a row is
+    {function, code, title, hint, students}, students being the views of the students
+    whose result carries it, most frequent first."""
+    by_code: dict[tuple, list] = {}
+    undiagnosed: dict[str, list] = {}
+    n_failing = n_undiagnosed = 0
+    for s in views:
+        for f in s["functions"]:
+            named = [d for d in f["diagnosis"] if not d["note"]]
+            # a symptom (how it crashed) only where no mistake was recognised
+            shown = [d for d in named if d["code"] not in mistakes.SYMPTOMS] or named
+            for d in shown + [d for d in f["diagnosis"] if d["note"]]:
+                entry = by_code.setdefault((f["name"], d["code"]), [d, []])
+                if s not in entry[1]:
+                    entry[1].append(s)
+            if f["present"] and not f["passed"]:
+                n_failing += 1
+                if not named:
+                    n_undiagnosed += 1
+                    undiagnosed.setdefault(f["name"], []).append(s)
+
+    def row(key, value):
+        (function, code), (d, students) = key, value
+        return {"function": function, "code": code, "title": d["title"], "hint": d["hint"],
+                "students": students}
+    ranked = sorted(by_code.items(), key=lambda kv: (-len(kv[1][1]), kv[0]))
+    mistake_rows = [row(k, v) for k, v in ranked if not v[0]["note"]]
+    note_rows = [row(k, v) for k, v in ranked if v[0]["note"]]
+    undiagnosed_rows = [{"function": f, "students": ss} for f, ss in undiagnosed.items()]
+    return mistake_rows, note_rows, undiagnosed_rows, n_failing, n_undiagnosed
+
+
 def _class_summary(views: list[dict], functions: list[str]) -> dict:
     n = len(views)
     totals = [s["total"] for s in views]
@@ -611,16 +662,7 @@ def _class_summary(views: list[dict], functions: list[str]) -> dict:
             "max": max(maxes) if maxes else None,
         })
 
-    seen: Counter = Counter()
-    students_with: dict[str, set] = {}
-    for s in views:
-        for f in s["functions"]:
-            for d in f["diagnosis"]:
-                seen[d["code"]] += 1
-                students_with.setdefault(d["code"], set()).add(s["id"])
-    ranked = sorted(seen.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_DIAGNOSES]
-    diagnosis_rows = [{"code": c, "count": k, "students": len(students_with[c])}
-                      for c, k in ranked]
+    diagnosis_rows, note_rows, undiagnosed_rows, n_failing, n_undiagnosed = _diagnosis_tables(views)
 
     for s in views:
         s["n_passed"] = sum(1 for f in s["functions"] if f["present"] and f["passed"])
@@ -635,6 +677,10 @@ def _class_summary(views: list[dict], functions: list[str]) -> dict:
         "totals": totals,
         "function_rows": function_rows,
         "diagnosis_rows": diagnosis_rows,
+        "note_rows": note_rows,
+        "undiagnosed_rows": undiagnosed_rows,
+        "n_failing": n_failing,
+        "n_undiagnosed": n_undiagnosed,
         "error_rows": [s for s in views if s["error"]],
         "students": views,
     }
@@ -683,7 +729,7 @@ def write_outputs(results: dict, out_dir: Path, figure_cache: Path | None = None
     plots = {
         "score_distribution.png": png(figure_cache, _plot_scores, summary["totals"], summary["max_total"]),
         "pass_rate.png": png(figure_cache, _plot_pass_rate, summary["function_rows"], summary["n"]),
-        "diagnoses.png": png(figure_cache, _plot_diagnoses, summary["diagnosis_rows"]),
+        "diagnoses.png": png(figure_cache, _plot_diagnoses, summary["diagnosis_rows"][:TOP_DIAGNOSES]),
     }
     for name, data in plots.items():
         _atomic_write_bytes(report_dir / name, data)

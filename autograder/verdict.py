@@ -170,7 +170,11 @@ def screen(function, run, obs, copy=True):
 
 
 def judge(function, obs, points=None):
-    """Turn the observations of one function into a FunctionResult."""
+    """Turn the observations of one function into a FunctionResult.
+
+    A failure is explained on its first failing case: the differences, or the error with
+    the line of the student's cell that raised it and a likely cause; then the known
+    mistakes that give the student's results (see diagnose), each with its hint."""
     points = assignment.points()[function] if points is None else points
     expected = expected_flat(function)
     case_list = [p.case for p in prepared(function)]
@@ -213,30 +217,132 @@ def judge(function, obs, points=None):
 
     i, outcome = failures[0]
     case = case_list[i]
-    # the run to explain: with the correct dependency if it produced results
-    mode = "oracle" if outcome["oracle"][1] is None or "own" not in outcome else "own"
+    # the run to explain: the oracle run (the loop with a correct cell function), unless it
+    # stopped at a wrong call to the oracle and the student's own run has something to show
+    mode = "oracle"
+    if "own" in outcome and outcome["oracle"][1] is not None and \
+            outcome["oracle"][1].startswith("OracleMismatch") and \
+            _own_explains(function, outcome["own"][1], runs.get(f"c{i}/own", {}).get("where#")):
+        mode = "own"
     diffs, error = outcome[mode]
     lines = [f"Failed {len(failures)} of {len(expected)} cases. First failure: the case with {case.describe()}."]
     if error:
-        lines.append(f"It raised {error}")
+        where = _where(runs.get(f"c{i}/{mode}", {}).get("where#"))
+        said = error.split(": ", 1)[1] if error.startswith("OracleMismatch: ") else f"It raised {error}"
+        said = said[0].upper() + said[1:] + (f" (at {where[0]})" if where else "")
+        lines.append(said if said.endswith(".") else said + ".")
+        printing = bool(where) and where[1] == "print"
+        if printing:
+            diagnosis.append("DEBUG_PRINT")
+            lines.append("Likely cause: " + mistakes.OTHER["DEBUG_PRINT"].hint + ".")
         hint = mistakes.error_hint(function, error)
         if hint:
             diagnosis.append(hint[0])
-            lines.append("Likely cause: " + hint[1] + ".")
+            if not printing:
+                lines.append("Likely cause: " + hint[1] + _small_sizes(case, error) + ".")
     else:
         shown = diffs[:3]
         lines += [d.message() for d in shown]
         if len(diffs) > len(shown):
             lines.append(f"... and {len(diffs) - len(shown)} more differences.")
-    flat, _, _ = _mode(obs, i, mode, runs)
-    found = diagnose(function, i, flat, error)
+    if mode == "own":
+        # the own run is explained; what the run with a correct cell function showed still counts
+        hint = mistakes.error_hint(function, outcome["oracle"][1])
+        diagnosis.append(hint[0])
+        lines.append(f"With a correct {assignment.DEPENDS_ON[function]}: " + hint[1] + ".")
+    found, unexplained = _diagnose_runs(function, i, obs, runs, outcome)
     for m in found:
         if m.code not in diagnosis:
             diagnosis.append(m.code)
-    if found:
+    if len(found) == 1:
         lines.append("Likely mistake: " + found[0].hint + ".")
+    elif found:
+        lines.append("Likely mistakes:")
+        lines += [f"- {m.hint}." for m in found]
+    if found and unexplained:
+        lines.append("Not explained by a known mistake: " + ", ".join(unexplained) + ".")
     lines += notes
     return FunctionResult(function, 0.0, points, False, diagnosis, "\n".join(lines))
+
+
+def _own_explains(function, error, where):
+    """Does the student's own run say more than the oracle's mismatch?  Only when it has
+    results: a crash there may come from the student's cell function (graded separately),
+    even when the line that fails is in this function's cell."""
+    return error is None
+
+
+def _where(text):
+    """("line N of your <cell> cell, in <function>", kind) from a where# observation, or None."""
+    parts = str(text).split(":") if text is not None else []
+    if len(parts) != 4 or not parts[1].isdigit() or parts[0] not in assignment.FUNCTIONS:
+        return None
+    cell, line, name, kind = parts
+    inside = f", in {name[:80]}" if name.isidentifier() else ""
+    return f"line {line} of your {cell} cell{inside}", kind
+
+
+def _small_sizes(case, error):
+    """A sentence on the sizes of size 1 in the case, for an index that went past the end."""
+    if not error.startswith("IndexError"):
+        return ""
+    ones = [k for k, v in case.sizes.items() if v == 1]
+    if "T_x" in ones:
+        return ("; this case has T_x=1, so there is only one step and one cache: an index such as "
+                "caches[1], t + 1 or t - 1 goes past the end")
+    if ones:
+        return f"; this case has {', '.join(k + '=1' for k in ones)}: check the indices along that axis"
+    return ""
+
+
+def _diagnose_runs(function, i, obs, runs, outcome):
+    """(known mistakes, outputs they leave unexplained) for the first failing case: the oracle
+    run is matched against variants run with the same oracle, the own run against variants
+    run with the reference cell function; where both find something, what both find."""
+    found = {}
+    for mode in outcome:
+        flat, error, _ = _mode(obs, i, mode, runs)
+        mistakes_, unexplained = diagnose(function, i, flat, error, mode=mode)
+        if len(mistakes_) > 1 and not unexplained:
+            mistakes_ = _consistent(function, obs, runs, mode, mistakes_)
+        found[mode] = (mistakes_, unexplained)
+    oracle, own = found.get("oracle", ([], [])), found.get("own", ([], []))
+    complete = [p for p in ((own, oracle) if outcome["oracle"][1] else (oracle, own))
+                if p[0] and not p[1]]
+    if complete:
+        return complete[0]
+    partial = [p for p in (oracle, own) if p[0]]
+    return partial[0] if partial else ([], [])
+
+
+def _consistent(function, obs, runs, mode, candidates):
+    """Of several mistakes that each explain the first failing case alone, those that also
+    give the student's error or results on every other case (all of them if none does)."""
+    kept = []
+    for m in candidates:
+        for j in range(len(prepared(function))):
+            flat, error, _ = _mode(obs, j, mode, runs)
+            result = _variant_result(function, j, (m.code,), mode)
+            theirs, their_error = result if result is not None else (None, None)
+            if error is not None:
+                same = their_error is not None and _same_error(their_error, error)
+            else:
+                same = flat is not None and theirs is not None and matches(theirs, flat)
+            if not same:
+                break
+        else:
+            kept.append(m)
+    return kept or candidates
+
+
+def _outputs(flat):
+    """{top-level output: its part of a flat result}: out[0], out['dWf'], ..."""
+    import re
+    groups = {}
+    for key, value in flat.items():
+        top = re.match(r"out(\[[^\]]*\])?", key).group(0)
+        groups.setdefault(top, {})[key] = value
+    return groups
 
 
 def run_passes(function, obs, mode):
@@ -252,46 +358,108 @@ def run_passes(function, obs, mode):
         return False
 
 
-def _run_variant(mistake, args):
-    """Run one known-mistake variant (trusted code) on a copy of the case's arguments."""
+def _run_variant(source, function, case_index, mode):
+    """Run a known-mistake variant (trusted code) on a copy of one case's arguments: with an
+    oracle for its cell function, as the student's function ran, or with the reference's."""
+    from . import engine
     ns = assignment.new_namespace()
-    for name, source in assignment.reference_sources().items():
-        exec(compile(source, f"<reference {name}>", "exec"), ns)
-    exec(compile(mistakes.variant_source(mistake), f"<variant {mistake.code}>", "exec"), ns)
-    fn = ns[mistake.function]
+    for code in _compiled_references():
+        exec(code, ns)
+    exec(compile(source, f"<variant of {function}>", "exec"), ns)
+    case = prepared(function)[case_index]
+    dependency = assignment.DEPENDS_ON.get(function)
+    if mode == "oracle" and dependency:
+        ns[dependency] = engine.make_oracle(function, dependency, dependency_params(function), case.calls)
     with np.errstate(all="ignore"):
         try:
-            return structure.flatten(fn(*copy.deepcopy(args))), None
+            return structure.flatten(ns[function](*copy.deepcopy(case.args))), None
         except Exception as error:  # noqa: BLE001
-            return None, f"{type(error).__name__}: {error}"
+            return None, engine._describe(error)
 
 
 @functools.lru_cache(maxsize=None)
-def _variant_result(function, case_index, code):
-    """What a known mistake gives on one case (computed once per batch: the cases are fixed).
-    Callers only read the result."""
-    mistake = next(m for m in mistakes.for_function(function) if m.code == code)
-    return _run_variant(mistake, prepared(function)[case_index].args)
+def _compiled_references():
+    return tuple(compile(source, f"<reference {name}>", "exec")
+                 for name, source in assignment.reference_sources().items())
 
 
-def diagnose(function, case_index, student_flat, student_error):
-    """The known mistakes whose results on this case equal the student's."""
+@functools.lru_cache(maxsize=None)
+def _variant_result(function, case_index, codes, mode="oracle"):
+    """What known mistakes (one, or two together) give on one case: (flat, error), or None
+    when their edits do not fit together.  Computed once per batch: the cases are fixed."""
+    chosen = [next(m for m in mistakes.for_function(function) if m.code == c) for c in codes]
+    source = mistakes.combined_source(chosen)
+    if source is None:
+        return None
+    return _run_variant(source, function, case_index, mode)
+
+
+def diagnose(function, case_index, student_flat, student_error, mode="oracle"):
+    """(known mistakes that explain the student's result on this case, outputs left unexplained).
+
+    A crash is explained by the variants that raise the same error.  Wrong results are
+    explained by the variants that give exactly the student's results; failing that, output
+    by output (each wrong output by a variant, or a pair of variants, that gives the student's
+    value there), so that a function with two mistakes gets two names."""
+    singles = mistakes.for_function(function)
+
+    def run(ms):
+        return _variant_result(function, case_index, tuple(m.code for m in ms), mode)
+    if student_error is not None:
+        return [m for m in singles if run((m,))[1] is not None and
+                _same_error(run((m,))[1], student_error)], []
+    if student_flat is None:
+        return [], []
+    exact = [m for m in singles if run((m,))[0] is not None and matches(run((m,))[0], student_flat)]
+    if exact:
+        return exact, []
+    want = _outputs(expected_flat(function)[case_index])
+    got = _outputs(student_flat)
+    wrong = [o for o in want if o not in got or not matches(want[o], got[o])]
+
+    def explained(ms):
+        result = run(ms)
+        if result is None or result[0] is None:
+            return set()
+        theirs = _outputs(result[0])
+        return {o for o in wrong if o in got and o in theirs and matches(theirs[o], got[o])}
+    candidates = [((m,), explained((m,))) for m in singles]
+    cover, left = _cover(wrong, candidates)
+    if left:
+        pairs = [(a, b) for j, a in enumerate(singles) for b in singles[j + 1:]]
+        for pair in pairs:
+            result = run(pair)
+            if result is not None and result[0] is not None and matches(result[0], student_flat):
+                return list(pair), []
+        cover, left = _cover(wrong, candidates + [(p, explained(p)) for p in pairs])
     found = []
-    for mistake in mistakes.for_function(function):
-        flat, error = _variant_result(function, case_index, mistake.code)
-        if student_error is not None:
-            if error is not None and _same_error(error, student_error):
-                found.append(mistake)
-        elif flat is not None and student_flat is not None and matches(flat, student_flat):
-            found.append(mistake)
-    return found
+    for ms in cover:
+        found += [m for m in ms if m not in found]
+    from .compare import label
+    return found, [label(function, o) for o in wrong if o in left]
+
+
+def _cover(wrong, candidates):
+    """Greedy cover of the wrong outputs by candidates [(mistakes, outputs explained)]:
+    (chosen mistake tuples, outputs left)."""
+    left, chosen = set(wrong), []
+    while left:
+        best = max(candidates, key=lambda c: (len(c[1] & left), -len(c[0])), default=None)
+        if best is None or not best[1] & left:
+            break
+        chosen.append(best[0])
+        left -= best[1]
+    return chosen, left
 
 
 def _same_error(a, b):
+    """Do two error texts tell the same error (the same text; for a NameError, the same name)?"""
     import re
+    if a == b:
+        return True
     kind = lambda e: e.split(":", 1)[0]  # noqa: E731
     name = lambda e: re.findall(r"name '(\w+)'", e)  # noqa: E731
-    return kind(a) == kind(b) and name(a) == name(b)
+    return kind(a) == kind(b) == "NameError" and name(a) == name(b)
 
 
 def make_cases_payload(function):

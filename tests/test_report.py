@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import copy
 import csv
+import html
 import json
 import os
+import re
 import struct
 from pathlib import Path
 
 import pytest
 
-from autograder import report
+from autograder import mistakes, report
 from autograder.report import FUNCTIONS, PLOT_FILES, feedback_filename, write_outputs
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -49,6 +51,11 @@ def out(tmp_path):
     results = _results()
     write_outputs(results, tmp_path / "out")
     return tmp_path / "out"
+
+
+def _text(page: str) -> str:
+    """What a reader sees of an HTML page: the text without tags, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
 
 
 def _read_csv(path: Path) -> list[dict]:
@@ -144,7 +151,9 @@ def test_feedback_page_shows_message_score_and_diagnosis(out):
     assert "Largest error 1.37 at index (3, 1)." in page
     assert "37.5 / 40" in page
     assert "RECURRENT_GRADS_ZERO" in page
-    assert report.DIAGNOSIS_HINTS["RECURRENT_GRADS_ZERO"][:40] in page
+    info = mistakes.describe("RECURRENT_GRADS_ZERO", "rnn_backward")
+    assert info.title and info.hint
+    assert f"RECURRENT_GRADS_ZERO — {info.title}: {info.advice}" in _text(page)
     for name in FUNCTIONS:
         assert name in page
     assert "not passed" in page and "passed" in page
@@ -294,3 +303,75 @@ def test_outputs_are_readable_by_others(out):
     """Are the files created world-readable rather than mkstemp's private 0600?"""
     for path in (out / "results.json", out / "grades.csv", out / "report" / "index.html"):
         assert os.stat(path).st_mode & 0o044 == 0o044
+
+
+def _class_with_diagnoses():
+    """Four students: two with the same lstm_backward mistake, one failing without a
+    diagnosis, one passing with a note (INHERITS)."""
+    results = _results()
+    fns = {name: _fn(5.0, True) for name in FUNCTIONS}
+    students = results["students"]
+    for sid in ("dan", "eve"):
+        students[sid] = {"total": 35.0, "max": 40.0, "error": None, "functions": dict(
+            fns, lstm_backward=_fn(0.0, False, ["DW_OVERWRITTEN"], "Failed 5 of 5 cases."))}
+    students["fay"] = {"total": 35.0, "max": 40.0, "error": None, "functions": dict(
+        fns, rnn_forward=_fn(0.0, False, [], "Failed 1 of 5 cases."),
+        rnn_backward=_fn(5.0, True, ["INHERITS"], "Passed all cases."))}
+    return results
+
+
+def test_every_diagnosis_code_has_words_and_a_hint():
+    """Does every code the grader can give (known mistakes, crashes, notes) have a meaning in
+    words and a hint, all written in autograder/mistakes.py?"""
+    errors = ["NameError: name 'Waa' is not defined", "NameError: name 'foo' is not defined",
+              "NotImplementedError: stub", "OracleMismatch: x called y: call 2 differs in a_prev",
+              "TypeError: f() takes 2 positional arguments but 3 were given",
+              "the cell does not run: SyntaxError: bad", "no function named f is defined",
+              "ValueError: operands could not be broadcast together with shapes (5,5) (5,10)",
+              "ValueError: not enough values to unpack (expected 4, got 2)",
+              "IndexError: list index out of range", "KeyError: 'dx'",
+              "UnboundLocalError: cannot access local variable 'a'",
+              "AttributeError: 'tuple' object has no attribute 'shape'",
+              "TypeError: 'tuple' object is not callable", "SystemExit: 0",
+              "TimeoutError: too slow", "MemoryError or TimeoutError: killed",
+              "Crash: the process crashed", "ZeroDivisionError: division by zero"]
+    codes = {mistakes.error_hint("rnn_backward", e)[0] for e in errors}
+    codes |= {m.code for m in mistakes.MISTAKES} | set(mistakes.OTHER)
+    assert len(codes) > 70
+    for code in codes:
+        info = report.diagnosis_info(code, "rnn_backward")
+        assert info["title"] and info["hint"], code
+        assert info["title"] != code.replace("_", " ").lower(), code  # not the fallback
+
+
+def test_feedback_shows_each_code_with_its_meaning_and_hint(tmp_path):
+    """Does the feedback page show each diagnosis's words and hint, and mark notes as notes?"""
+    write_outputs(_class_with_diagnoses(), tmp_path)
+    page = _text((tmp_path / "feedback" / "dan.html").read_text())
+    info = mistakes.describe("DW_OVERWRITTEN", "lstm_backward")
+    assert f"DW_OVERWRITTEN — {info.title}: {info.advice}" in page
+    fay = _text((tmp_path / "feedback" / "fay.html").read_text())
+    assert "INHERITS — " in fay and "(a note, not a mistake)" in fay
+
+
+def test_report_lists_mistakes_by_function_with_students_and_keeps_notes_apart(tmp_path):
+    """Does the report's diagnosis section show each mistake with its function, meaning and
+    links to its students, list notes apart, and count failures without a diagnosis?"""
+    write_outputs(_class_with_diagnoses(), tmp_path)
+    index = html.unescape((tmp_path / "report" / "index.html").read_text())
+    section = index.split("<h2>Most frequent mistakes</h2>", 1)[1].split("<h2>", 1)[0]
+    mistakes_table, _, rest = section.partition("<h3>")
+    rows = re.findall(r"<tr><td><code>(\w+)</code></td><td><code>(\w+)</code></td>(.*?)</tr>",
+                      mistakes_table, re.S)
+    # the most frequent first; INHERITS is not among the mistakes
+    assert [(f, c) for f, c, _ in rows] == [("lstm_backward", "DW_OVERWRITTEN"),
+                                            ("rnn_backward", "RECURRENT_GRADS_ZERO")]
+    info = mistakes.describe("DW_OVERWRITTEN", "lstm_backward")
+    assert f"<strong>{info.title}</strong>: {info.advice}" in rows[0][2]
+    assert '<a href="../feedback/dan.html#lstm_backward">dan</a>' in rows[0][2]
+    assert '<a href="../feedback/eve.html#lstm_backward">eve</a>' in rows[0][2]
+    # failing functions: alice rnn_backward, dan and eve lstm_backward, fay rnn_forward
+    assert "Failing functions without a diagnosis: 1 of 4 (25%)" in section
+    assert '<a href="../feedback/fay.html#rnn_forward">fay</a>' in rest
+    notes = rest.split("Notes (not counted as mistakes)", 1)[1]
+    assert "INHERITS" in notes and '<a href="../feedback/fay.html#rnn_backward">fay</a>' in notes

@@ -1,0 +1,17 @@
+# expect: RNN_DA_PREVT_NOT_ADDED
+(cache_list, x) = caches
+(a1, a0, x1, parameters) = cache_list[0]
+n_a, m, T_x = da.shape
+n_x = x1.shape[0]
+dx = np.zeros((n_x, m, T_x))
+dWax = np.zeros((n_a, n_x))
+dWaa = np.zeros((n_a, n_a))
+dba = np.zeros((n_a, 1))
+da_prevt = np.zeros((n_a, m))
+for t in reversed(range(T_x)):
+    gradients = rnn_cell_backward(da[:, :, t] + da_prevt, cache_list[t])
+    dx[:, :, t] = gradients["dxt"]
+    dWax += gradients["dWax"]
+    dWaa += gradients["dWaa"]
+    dba += gradients["dba"]
+da0 = gradients["da_prev"]

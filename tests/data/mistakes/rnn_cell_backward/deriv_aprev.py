@@ -1,0 +1,7 @@
+# expect: TANH_DERIV_APREV
+dtanh = (1 - a_prev ** 2) * da_next
+dxt = np.dot(Wax.T, dtanh)
+dWax = np.dot(dtanh, xt.T)
+da_prev = np.dot(Waa.T, dtanh)
+dWaa = np.dot(dtanh, a_prev.T)
+dba = np.sum(dtanh, axis=1, keepdims=True)

@@ -1,0 +1,7 @@
+# expect: DBA_NO_KEEPDIMS
+dtanh = (1 - a_next ** 2) * da_next
+dxt = np.dot(Wax.T, dtanh)
+dWax = np.dot(dtanh, xt.T)
+da_prev = np.dot(Waa.T, dtanh)
+dWaa = np.dot(dtanh, a_prev.T)
+dba = dtanh.sum(axis=1)

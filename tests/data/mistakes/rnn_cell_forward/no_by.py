@@ -1,0 +1,3 @@
+# expect: NO_BIAS_BY
+a_next = np.tanh(np.dot(Waa, a_prev) + np.dot(Wax, xt) + ba)
+yt_pred = softmax(np.dot(Wya, a_next))

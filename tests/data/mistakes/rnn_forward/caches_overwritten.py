@@ -1,0 +1,9 @@
+# expect: CACHES_OVERWRITTEN
+a = np.zeros((n_a, m, T_x))
+y_pred = np.zeros((n_y, m, T_x))
+a_next = a0
+for t in range(T_x):
+    a_next, yt_pred, cache = rnn_cell_forward(x[:, :, t], a_next, parameters)
+    a[:, :, t] = a_next
+    y_pred[:, :, t] = yt_pred
+    caches = cache
