@@ -82,7 +82,7 @@ def _allowed(function):
     allowed = []
     for i, want in enumerate(expected_flat(function)):
         keys = {}
-        flats = [want] + [_variant_result(function, i, m.code)[0]
+        flats = [want] + [_variant_result(function, i, (m.code,))[0]
                           for m in mistakes.for_function(function)]
         for flat in flats:
             for key, value in (flat or {}).items():
@@ -148,7 +148,7 @@ def screen(function, run, obs, copy=True):
         if i is None:
             continue
         rest = parts[2]
-        if rest in ("error#", "mutated#"):
+        if rest in ("error#", "mutated#", "where#"):
             if isinstance(value, str):
                 out[key] = untrusted.json_text(value, SCREEN_TEXT_CHARS)
             continue
