@@ -257,3 +257,29 @@ def test_a_warm_start_grades_without_the_notebook_and_figure_libraries(tmp_path)
     for name in ("score_distribution.png", "pass_rate.png", "diagnoses.png", "index.html"):
         assert (tmp_path / "out1" / "report" / name).read_bytes() == \
             (tmp_path / "out2" / "report" / name).read_bytes(), name
+
+
+def draw_count(calls):
+    def draw(values, title):
+        calls.append((values, title))
+        return f"PNG of {values} {title}".encode()
+    return draw
+
+
+def test_a_figure_is_drawn_again_when_its_data_or_its_file_change(tmp_path):
+    """Does the figure cache hand back the bytes drawn before for the same data, draw again
+    for other data, and draw again (rather than hand back damaged bytes) when its file was
+    truncated or changed?"""
+    from autograder import figurecache
+    calls = []
+    draw = draw_count(calls)
+    first = figurecache.png(tmp_path, draw, [1.0, 2.0], "t")
+    assert figurecache.png(tmp_path, draw, [1.0, 2.0], "t") == first and len(calls) == 1
+    assert figurecache.png(tmp_path, draw, [1.0, 3.0], "t") != first and len(calls) == 2
+    [path] = [p for p in (tmp_path / "figures").iterdir()
+              if p.name.startswith(figurecache.key(draw, [[1.0, 2.0], "t"]))]
+    for damage in (lambda d: d[:-3], lambda d: d[:-1] + b"X", lambda d: b""):
+        path.write_bytes(damage(path.read_bytes()))
+        assert figurecache.png(tmp_path, draw, [1.0, 2.0], "t") == first
+    assert len(calls) == 5
+    assert figurecache.png(None, draw, [1.0, 2.0], "t") == first and len(calls) == 6
