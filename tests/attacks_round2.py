@@ -511,9 +511,11 @@ def {function}(*args):
 CENSUS = """
 import glob, os
 left = []
+own = ("out_", ".out_", "job.json", "error_child")   # this job's own files, when cwd is its folder
 for entry in os.listdir(os.getcwd()):
     full = os.path.join(os.getcwd(), entry)
-    if not (os.path.isdir(full) and os.path.exists(os.path.join(full, "job.json"))):
+    if not (os.path.isdir(full) and os.path.exists(os.path.join(full, "job.json"))) and \
+            not entry.startswith(own):
         left.append("cwd:" + entry)
 jobs = [e for e in os.listdir(os.getcwd()) if os.path.exists(os.path.join(os.getcwd(), e, "job.json"))]
 if len(jobs) > 1:
