@@ -808,10 +808,14 @@ def serve(workdir, payload_dir, mode, child_id):
                 if theirs is not None:
                     theirs.close()
                 engine._COMPILED.clear()
+                engine._SLOW_CELLS.clear()
             out.write(json.dumps({"done": request["dir"]}) + "\n")
             continue
         report_r, report_w = os.pipe()
-        pid = _start_job(ctx, units, report_w, job_dir)
+        try:
+            pid = _start_job(ctx, units, report_w, job_dir)
+        except OSError:
+            pid = None  # every unit is reported "lost" below
         os.close(report_w)
         if theirs is not None:
             theirs.close()
