@@ -144,8 +144,8 @@ check_example("rnn_cell_forward", rnn_cell_forward)
 # <!-- expected-output: rnn_cell_forward -->
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_cell_forward", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Graded. The visible lines check that it is implemented, sits in its graded cell and
-# is right on the published example. Then hidden tests run rnn_cell_forward on new sizes and seeds.
+# Graded. Visible lines: implemented, in its graded cell, right on the published example.
+# Hidden tests then run rnn_cell_forward on new sizes and seeds.
 assert_implemented("rnn_cell_forward", rnn_cell_forward)
 check_submission("rnn_cell_forward", rnn_cell_forward)
 ### BEGIN HIDDEN TESTS
@@ -220,8 +220,8 @@ check_example("rnn_forward", rnn_forward)
 # <!-- expected-output: rnn_forward -->
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_forward", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Graded. The visible lines check that it is implemented, sits in its graded cell and
-# is right on the published example. Then hidden tests run rnn_forward on new sizes and seeds.
+# Graded. Visible lines: implemented, in its graded cell, right on the published example.
+# Hidden tests then run rnn_forward on new sizes and seeds.
 assert_implemented("rnn_forward", rnn_forward)
 check_submission("rnn_forward", rnn_forward)
 ### BEGIN HIDDEN TESTS
@@ -331,8 +331,8 @@ check_example("lstm_cell_forward", lstm_cell_forward)
 # <!-- expected-output: lstm_cell_forward -->
 
 # %% nbgrader={"grade": true, "grade_id": "test_lstm_cell_forward", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Graded. The visible lines check that it is implemented, sits in its graded cell and
-# is right on the published example. Then hidden tests run lstm_cell_forward on new sizes and seeds.
+# Graded. Visible lines: implemented, in its graded cell, right on the published example.
+# Hidden tests then run lstm_cell_forward on new sizes and seeds.
 assert_implemented("lstm_cell_forward", lstm_cell_forward)
 check_submission("lstm_cell_forward", lstm_cell_forward)
 ### BEGIN HIDDEN TESTS
@@ -409,8 +409,8 @@ check_example("lstm_forward", lstm_forward)
 # <!-- expected-output: lstm_forward -->
 
 # %% nbgrader={"grade": true, "grade_id": "test_lstm_forward", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Graded. The visible lines check that it is implemented, sits in its graded cell and
-# is right on the published example. Then hidden tests run lstm_forward on new sizes and seeds.
+# Graded. Visible lines: implemented, in its graded cell, right on the published example.
+# Hidden tests then run lstm_forward on new sizes and seeds.
 assert_implemented("lstm_forward", lstm_forward)
 check_submission("lstm_forward", lstm_forward)
 ### BEGIN HIDDEN TESTS
@@ -500,8 +500,8 @@ check_example("rnn_cell_backward", rnn_cell_backward)
 # <!-- expected-output: rnn_cell_backward -->
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_cell_backward", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Graded. The visible lines check that it is implemented, sits in its graded cell and
-# is right on the published example. Then hidden tests run rnn_cell_backward on new sizes and seeds, with caches
+# Graded. Visible lines: implemented, in its graded cell, right on the published example.
+# Hidden tests then run rnn_cell_backward on new sizes and seeds, with caches
 # made by a correct forward pass.
 assert_implemented("rnn_cell_backward", rnn_cell_backward)
 check_submission("rnn_cell_backward", rnn_cell_backward)
@@ -613,8 +613,8 @@ check_example("rnn_backward", rnn_backward)
 # <!-- expected-output: rnn_backward -->
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_backward", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Graded. The visible lines check that it is implemented, sits in its graded cell and
-# is right on the published example. Then hidden tests run rnn_backward on new sizes and seeds, with caches made by a
+# Graded. Visible lines: implemented, in its graded cell, right on the published example.
+# Hidden tests then run rnn_backward on new sizes and seeds, with caches made by a
 # correct forward pass.
 assert_implemented("rnn_backward", rnn_backward)
 check_submission("rnn_backward", rnn_backward)
@@ -749,8 +749,8 @@ check_example("lstm_cell_backward", lstm_cell_backward)
 # <!-- expected-output: lstm_cell_backward -->
 
 # %% nbgrader={"grade": true, "grade_id": "test_lstm_cell_backward", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Graded. The visible lines check that it is implemented, sits in its graded cell and
-# is right on the published example. Then hidden tests run lstm_cell_backward on new sizes and seeds, with caches made
+# Graded. Visible lines: implemented, in its graded cell, right on the published example.
+# Hidden tests then run lstm_cell_backward on new sizes and seeds, with caches made
 # by a correct forward pass.
 assert_implemented("lstm_cell_backward", lstm_cell_backward)
 check_submission("lstm_cell_backward", lstm_cell_backward)
@@ -845,8 +845,8 @@ check_example("lstm_backward", lstm_backward)
 # <!-- expected-output: lstm_backward -->
 
 # %% nbgrader={"grade": true, "grade_id": "test_lstm_backward", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Graded. The visible lines check that it is implemented, sits in its graded cell and
-# is right on the published example. Then hidden tests run lstm_backward on new sizes and seeds, with caches made by a
+# Graded. Visible lines: implemented, in its graded cell, right on the published example.
+# Hidden tests then run lstm_backward on new sizes and seeds, with caches made by a
 # correct forward pass.
 assert_implemented("lstm_backward", lstm_backward)
 check_submission("lstm_backward", lstm_backward)
