@@ -47,7 +47,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import Gradebook, MissingEntry, SubmittedAssignment
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
@@ -288,7 +288,7 @@ class GradebookWriter:
                  notebook: str | None = None, course_id: str = "",
                  functions: list[str] | None = None, autograded=None) -> None:
         """autograded -- an object whose write(student_id, entry) is called after each student
-                         (autograder.formgrader.AutogradedWriter), or None"""
+                         (autograder.autograded.AutogradedWriter), or None"""
         if not assignment:
             raise ValueError("results has no 'assignment' name")
         self.assignment = assignment
@@ -307,10 +307,11 @@ class GradebookWriter:
                 self.known = {student.id for student in self.gb.students}
                 found = self.gb.find_assignment(assignment)
                 self.duedate = found.duedate  # naive UTC, as nbgrader stores it, or None
-                self.extensions = {sub.student.id: sub.extension for sub in found.submissions
-                                   if sub.extension is not None}
-                self.solution_cells = {cell.name for cell in
-                                       self.gb.find_notebook(self.notebook, assignment).solution_cells}
+                # {student: extension} in one query of two columns, not the whole class's rows
+                self.extensions = dict(self.gb.db.query(
+                    SubmittedAssignment.student_id, SubmittedAssignment.extension).filter(
+                    SubmittedAssignment.assignment_id == found.id,
+                    SubmittedAssignment.extension.isnot(None)).all())
             except BaseException:
                 self.close(commit=False)
                 raise

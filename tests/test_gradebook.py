@@ -294,7 +294,8 @@ SOURCE = KIT / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 
 def _course_with_source(root: Path) -> Path:
     """A course directory with its config and the nbgrader source notebook, and no gradebook."""
-    _write_config(root) if root.exists() else (root.mkdir(parents=True), _write_config(root))
+    root.mkdir(parents=True, exist_ok=True)
+    _write_config(root)
     (root / "source" / ASSIGNMENT).mkdir(parents=True, exist_ok=True)
     shutil.copyfile(SOURCE, root / "source" / ASSIGNMENT / SOURCE.name)
     return root
@@ -375,6 +376,11 @@ def test_submission_time_is_stored_and_nbgrader_sees_it_late(tmp_path):
         assert bob.timestamp == datetime.datetime(2026, 12, 2, 17, 0)
         assert alice.total_seconds_late == 1800 and bob.total_seconds_late == 0
         gb.engine.dispose()
+    # and the batch grader reads the due date and extensions back to mark late work
+    from autograder.gradebook import GradebookWriter
+    with GradebookWriter(course, None, ASSIGNMENT) as writer:
+        assert writer.duedate == datetime.datetime(2026, 12, 2, 17, 30)
+        assert writer.extensions == {"bob": datetime.timedelta(hours=1)}
 
 
 def test_unreachable_gradebook_is_one_line_without_the_password(tmp_path):
