@@ -209,7 +209,7 @@ def run_measured(submitted, out, course, *extra, scratch, jobs=1, timeout=5.0):
 def batch(tmp_path_factory):
     scratch = tmp_path_factory.mktemp("robust")
     course = make_course(scratch / "course")
-    nbgrader(course, "generate_assignment", "--force")
+    nbgrader(course, "generate_assignment", NAME, "--force")
     release = nbformat.read(str(RELEASE), as_version=4)
     base = scratch / "baseline-submitted"
     for student, plan in HONEST_PLANS.items():

@@ -61,7 +61,7 @@ def broken_notebook(release, duplicate=False):
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     course = make_course(tmp_path_factory.mktemp("validate"))
-    nbgrader(course, "generate_assignment", "--force")
+    nbgrader(course, "generate_assignment", NAME, "--force")
     release = nbformat.read(str(course / "release" / NAME / f"{NAME}.ipynb"), as_version=4)
     for student, nb in (("broken", broken_notebook(release)),
                         ("duplicated", broken_notebook(release, duplicate=True)),
