@@ -791,10 +791,20 @@ _NO_BWRAP = ("import sys; from autograder import sandbox; sandbox.bwrap_binary =
              "from autograder import grader; sys.exit(grader.main(sys.argv[1:]))")
 
 
-def _grade_without_bwrap(tmp_path, *flags):
+def _samples(tmp_path, *students):
+    """tmp_path/submitted with the bundled sample submissions of these students only (made
+    from the release, as the demo makes them: a clean clone has no submitted/)."""
+    from autograder import samples
+    made = tmp_path / "samples"
+    samples.write_submissions(made, COURSE_DIR / "release" / "rnn_step_by_step" / "rnn_step_by_step.ipynb")
     submitted = tmp_path / "submitted"
-    for student in ("alice", "bob"):
-        shutil.copytree(COURSE_DIR / "submitted" / student, submitted / student)
+    for student in students:
+        shutil.copytree(made / student, submitted / student)
+    return submitted
+
+
+def _grade_without_bwrap(tmp_path, *flags):
+    submitted = _samples(tmp_path, "alice", "bob")
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(COURSE_DIR)}
     proc = subprocess.run([sys.executable, "-c", _NO_BWRAP, str(submitted), "--out", str(out),
@@ -836,8 +846,7 @@ def test_results_record_the_mount_namespace(tmp_path):
     """Does results.json record that the children had a mount namespace, where they had one?"""
     iso = detect_isolation()
     _require(iso.bubblewrap, "a mount namespace (bubblewrap)", iso)
-    submitted = tmp_path / "submitted"
-    shutil.copytree(COURSE_DIR / "submitted" / "carol", submitted / "carol")
+    submitted = _samples(tmp_path, "carol")
     env = {**os.environ, "PYTHONPATH": str(COURSE_DIR)}
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(submitted), "--out",
                            str(tmp_path / "out"), "--no-gradebook", "--no-progress"],
