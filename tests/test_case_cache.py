@@ -23,8 +23,9 @@ from autograder import assignment, samples
 ROOT = Path(__file__).resolve().parent.parent
 NAME = assignment.ASSIGNMENT
 
-# Prints how the cache was obtained, the points it gives, and a digest of everything the
-# cached cases hold: every value, and which arrays, dicts and lists are the same object.
+# Prints how the cache was obtained, the points it gives, a digest of everything the
+# cached cases hold (every value, and which arrays, dicts and lists are the same object),
+# and a digest of each function's two payload files (inputs, oracle calls).
 SCRIPT = r"""
 import dataclasses, hashlib, json, sys
 from pathlib import Path
@@ -61,6 +62,19 @@ def canonical(obj):
     return hashlib.sha256(repr(out).encode()).hexdigest()
 
 
+def payload_digest(parts):
+    # one digest of a function's payload: the arrays (name, dtype, shape, bytes) of each
+    # of its two npz files, the inputs and the oracle's calls, in that order
+    import io
+    assert type(parts) is tuple and len(parts) == 2, type(parts)
+    listed = []
+    for b in parts:
+        with np.load(io.BytesIO(b)) as data:
+            listed.append(sorted((k, data[k].dtype.str, data[k].shape, data[k].tobytes())
+                                 for k in data.files))
+    return hashlib.sha256(repr(listed).encode()).hexdigest()
+
+
 from autograder import lightimports
 lightimports.skip_unused_iri_grammar()
 from autograder import assignment, cases, casecache, grader
@@ -70,17 +84,20 @@ if "numpy" in sys.argv[2:]:
     import numpy
     numpy.__version__ += ".changed"
 bundle = casecache.ensure(Path(sys.argv[1]), log=lambda m: print("LOG", m, file=sys.stderr))
-fresh = {}
+fresh, fresh_payloads = {}, {}
 if "fresh" in sys.argv[2:]:
     fresh = {f: canonical([cases.compute(c) for c in cases.cases_for(f)]) for f in assignment.FUNCTIONS}
+    from autograder import verdict  # the payloads made again, from cases computed again
+    cases.LOADED.clear()
+    verdict.prepared.cache_clear()
+    fresh_payloads = {f: payload_digest(grader.payload_bytes(f)) for f in assignment.FUNCTIONS}
 print(json.dumps({
     "origin": bundle.origin,
     "points": {f.name: f.points for f in bundle.functions},
     "prepared": {f: canonical(list(ps)) for f, ps in bundle.prepared.items()},
     "fresh": fresh,
-    "payload_arrays": {f: hashlib.sha256(repr(sorted(
-        (k, v.tobytes()) for k, v in __import__("numpy").load(__import__("io").BytesIO(b)).items()
-    )).encode()).hexdigest() for f, b in bundle.payloads.items()},
+    "payload_arrays": {f: payload_digest(parts) for f, parts in bundle.payloads.items()},
+    "fresh_payload_arrays": fresh_payloads,
     "modules": sorted(m for m in sys.modules if m.split(".")[0] in
                       ("nbformat", "jupytext", "matplotlib", "jinja2", "nbgrader", "jsonschema")),
 }))
@@ -138,7 +155,8 @@ def test_a_warm_start_reads_exactly_what_a_cold_start_prepared(kit):
     second = probe(kit, "fresh")
     assert second["origin"] == "cache"
     assert second["prepared"] == first["prepared"] == second["fresh"]
-    assert second["payload_arrays"] == first["payload_arrays"]
+    assert second["payload_arrays"] == first["payload_arrays"] == second["fresh_payload_arrays"]
+    assert set(first["payload_arrays"]) == set(assignment.FUNCTIONS)
     assert second["points"] == first["points"] == assignment.points()
     assert second["modules"] == [], "a warm start must not import the notebook libraries"
     assert "jupytext" in first["modules"], "the cold start reads the notebook with jupytext"
