@@ -208,12 +208,19 @@ def _ask(sock):
     """ask(request) -> reply over the job's oracle socket.  The socket is shared by every
     child of the job: a child killed between a request and its reply (a batch stopped after
     a unit) leaves that reply waiting.  Each request carries a random tag, which the oracle
-    sends back: a reply without this request's tag is someone else's and is skipped."""
+    sends back: a reply without this request's tag is someone else's and is skipped.  The
+    socket's blocking mode is shared too (an earlier unit's code may have made it
+    non-blocking): it is set again at each request, and a read that would block waits."""
     def ask(request):
         tag = os.urandom(ORACLE_TAG)
+        sock.setblocking(True)
         sock.send(tag + request)
         while True:
-            reply = sock.recv(ORACLE_TAG + engine.MAX_ORACLE_MESSAGE + 1)
+            try:
+                reply = sock.recv(ORACLE_TAG + engine.MAX_ORACLE_MESSAGE + 1)
+            except BlockingIOError:
+                select.select([sock], [], [])
+                continue
             if not reply or reply[:ORACLE_TAG] == tag:
                 return reply[ORACLE_TAG:]
     return ask
