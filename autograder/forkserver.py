@@ -26,7 +26,8 @@ oracle     forked by the server at start; it alone reads the recorded calls
            code cannot see it (another pid namespace) nor read its memory.
 init       one per job: pid 1 of a new pid namespace, in new mount and IPC
            namespaces, with a fresh, size-limited tmpfs as the job folder (it
-           hides WORKDIR and PAYLOAD_DIR).  It forks the children, copies each
+           hides WORKDIR and PAYLOAD_DIR), made anew for each child it forks (so a
+           unit that fills or litters it harms only itself).  It copies each
            unit's results out to WORKDIR/<dir>, and at the end kills everything
            in its namespace: no process, file or System V object outlives a job.
 child      runs the student's code: in a mount namespace of its own with an empty
@@ -45,7 +46,8 @@ child      runs the student's code: in a mount namespace of its own with an empt
 Every verdict comes from a unit run as if alone.  The init first forks ONE child
 for all the units left, a batch, because forking costs as much as a unit's work.
 The batch reports each finished unit on a progress pipe (each unit gets the time
-limit anew).  It stops by itself after a unit that ran out of time; the init
+limit anew); a byte that comes before the unit's results file is a forgery of student
+code and stops the batch.  It stops by itself after a unit that ran out of time; the init
 stops it after a unit that left a thread or a process behind.  When a batch ends
 any other way (a crash, a kill at the time limit, a stop), the unit it was on is
 run again alone, in a fresh child, and its verdict comes from that run; the batch
@@ -88,6 +90,8 @@ MS_REC, MS_PRIVATE = 0x4000, 0x40000
 FORK_ATTEMPTS = 50  # a fork that fails (process limit) is retried while the last kill settles
 JOB_TMPFS = "size=64m,nr_inodes=4096,mode=0700"  # the job folder of one submission
 MAX_RESULT_BYTES = 64 * 2**20
+MNT_DETACH = 2
+ORACLE_TAG = 8  # bytes of the random tag that pairs an oracle request with its reply
 USERNS_ID = 1000  # uid and gid of the init and the children in a nested user namespace
 CLEAN_UP_SECONDS = 2.0
 # A batch unit may spend up to `timeout` on its own function and as much again on the
@@ -117,6 +121,10 @@ def _mount(source, target, fstype, flags, data=None):
     enc = lambda v: v.encode() if v is not None else None  # noqa: E731
     _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
            f"mount {target}")
+
+
+def _umount(target):
+    _check(_libc.umount2(target.encode(), ctypes.c_int(MNT_DETACH)), f"umount {target}")
 
 
 class _CapHeader(ctypes.Structure):
@@ -172,10 +180,11 @@ def _oracle_main(control, payload_dir):
                     conns[conn.fileno()] = conn
                 continue
             try:
-                request = sock.recv(engine.MAX_ORACLE_MESSAGE + 1)
+                request = sock.recv(ORACLE_TAG + engine.MAX_ORACLE_MESSAGE + 1)
                 if not request:
                     raise OSError("closed")
-                sock.send(engine.serve_oracle_request(tables, request))
+                tag, request = request[:ORACLE_TAG], request[ORACLE_TAG:]
+                sock.send(tag + engine.serve_oracle_request(tables, request))
             except OSError:
                 conns.pop(sock.fileno(), None)
                 sock.close()
@@ -196,9 +205,24 @@ def _start_oracle(payload_dir):
 
 
 def _ask(sock):
+    """ask(request) -> reply over the job's oracle socket.  The socket is shared by every
+    child of the job: a child killed between a request and its reply (a batch stopped after
+    a unit) leaves that reply waiting.  Each request carries a random tag, which the oracle
+    sends back: a reply without this request's tag is someone else's and is skipped.  The
+    socket's blocking mode is shared too (an earlier unit's code may have made it
+    non-blocking): it is set again at each request, and a read that would block waits."""
     def ask(request):
-        sock.send(request)
-        return sock.recv(engine.MAX_ORACLE_MESSAGE + 1)
+        tag = os.urandom(ORACLE_TAG)
+        sock.setblocking(True)
+        sock.send(tag + request)
+        while True:
+            try:
+                reply = sock.recv(ORACLE_TAG + engine.MAX_ORACLE_MESSAGE + 1)
+            except BlockingIOError:
+                select.select([sock], [], [])
+                continue
+            if not reply or reply[:ORACLE_TAG] == tag:
+                return reply[ORACLE_TAG:]
     return ask
 
 
@@ -310,6 +334,7 @@ def _run_child(ctx, units, progress=None):
         remote = None
         if ctx["oracle_fd"] is not None:
             remote = engine.remote_oracle(_ask(socket.socket(fileno=ctx["oracle_fd"])))
+        trusted = _snapshot() if progress is not None else None
         for function, run in units:
             obs = _compute(ctx, function, run, remote)
             if progress is not None:
@@ -317,9 +342,39 @@ def _run_child(ctx, units, progress=None):
                 if any(str(v).startswith("TimeoutError") for k, v in obs.items()
                        if k.endswith("error#")):
                     break
+                if _tampered(trusted):
+                    break  # the next unit starts in a fresh child, as if alone
         os._exit(0)
     except BaseException:  # noqa: BLE001 -- never return into the init's loop
         os._exit(70)
+
+
+_WATCHED = ("builtins", "numpy", "numpy.testing")
+
+
+def _snapshot():
+    """What the units of a batch share and student code can rebind: the attributes of the
+    kit's modules (autograder.structure.dumps, say), of builtins and numpy, and which
+    module object each name of sys.modules is."""
+    names = [n for n in list(sys.modules) if n.split(".")[0] == "autograder"] + list(_WATCHED)
+    return {name: (sys.modules[name], dict(vars(sys.modules[name])))
+            for name in names if name in sys.modules}
+
+
+def _tampered(snapshot):
+    """Did a unit rebind anything of _snapshot() (a name added later is not counted)?  Then
+    the state it leaves must not reach the next unit of the batch."""
+    try:
+        for name, (module, before) in snapshot.items():
+            if sys.modules.get(name) is not module:
+                return True
+            now = vars(module)
+            for key, value in before.items():
+                if now.get(key, _tampered) is not value:
+                    return True
+        return False
+    except Exception:  # noqa: BLE001 -- whatever student code made of these objects
+        return True
 
 
 def _compute(ctx, function, run, remote):
@@ -485,6 +540,20 @@ class _Job:
         # process group (a kill of all of its uid would take the oracle too)
         self.kill_all = ctx["mode"] != "plain"
         self.started = time.monotonic()
+        self.used = False  # has a child run in the job folder yet?
+
+    def fork(self):
+        """_fork() a child, in a job folder that no earlier child of this job has written in
+        (namespace modes): what one unit leaves there (files filling the tmpfs, a planted
+        results file) cannot reach the next unit.  Every earlier child is gone by now and
+        the results of the units reported are copied out."""
+        if self.kill_all:
+            if self.used:
+                os.chdir("/")
+                _umount(self.ctx["workdir"])
+                _mount_job_folder(self.ctx)
+            self.used = True
+        return _fork()
 
     def line(self, function, run, status):
         if status == "ok":
@@ -565,7 +634,7 @@ class _Job:
                 # alone in a fresh child: a unit whose batch went wrong (its verdict comes
                 # from this run only), the one after an early stop, or the last unit left
                 function, run = units[i]
-                pid = _fork()
+                pid = self.fork()
                 if pid == 0:
                     _run_child(self.ctx, [units[i]])
                 status, _ = _wait(pid, unit_kill)
@@ -579,7 +648,7 @@ class _Job:
         """Run units in one child; return how many it finished (each reported)."""
         read_end, write_end = os.pipe()
         os.set_blocking(read_end, False)
-        pid = _fork()
+        pid = self.fork()
         if pid == 0:
             os.close(read_end)
             _run_child(self.ctx, units, progress=write_end)
@@ -589,6 +658,10 @@ class _Job:
 
         def finished(n):
             function, run = units[n - 1]
+            if not os.path.lexists(f"out_{function}.{run}.obs"):
+                # a byte the child wrote before its results, so not the real one (student
+                # code can write on the pipe): stop it, the unit is run again alone
+                return False
             self.line(function, run, "ok")
             reported[0] = n
             now = _census(pid) if self.kill_all else None
@@ -609,6 +682,15 @@ class _Job:
         return reported[0]
 
 
+def _mount_job_folder(ctx):
+    """A fresh, empty, size-limited tmpfs on the job folder, made the cwd."""
+    options = JOB_TMPFS
+    if ctx["mode"] == "root":
+        options += ",uid={},gid={}".format(*ctx["child_id"])
+    _mount("tmpfs", ctx["workdir"], "tmpfs", MS_NOSUID | MS_NODEV, options)
+    os.chdir(ctx["workdir"])
+
+
 def _init_main(ctx, units, report, host_dir):
     """pid 1 of the job's pid namespace (namespace modes): make the job's file system, run
     the units, then end, which kills whatever is left in the namespace."""
@@ -620,11 +702,7 @@ def _init_main(ctx, units, report, host_dir):
     # folder covers: a fresh tmpfs, the child's cwd and only writable place)
     _mount("tmpfs", ctx["payload_dir"], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
            "size=4k,nr_inodes=1,mode=0555")
-    options = JOB_TMPFS
-    if ctx["mode"] == "root":
-        options += ",uid={},gid={}".format(*ctx["child_id"])
-    _mount("tmpfs", ctx["workdir"], "tmpfs", MS_NOSUID | MS_NODEV, options)
-    os.chdir(ctx["workdir"])
+    _mount_job_folder(ctx)
     job = _Job(ctx, units, lambda text: os.write(report, text.encode()), host_fd)
     try:
         job.run()

@@ -149,18 +149,19 @@ where = max(text.find("SECRET"), 0)
 raise RuntimeError("GOT " + text[where:where + 300])
 """
 
-# Where the case payloads are, whatever the layout of the grader's sandbox.
+# Where the case payloads (or the oracle's recorded calls) are, whatever the layout of the
+# grader's sandbox: the folder holding `name`, else RuntimeError("NO-PAYLOAD-FOUND").
 FIND_PAYLOADS = """
 import glob, json, os, sys
-def find_payloads():
+def find_payloads(name="rnn_forward.npz"):
     for arg in list(sys.argv) + [os.getcwd()]:
-        if os.path.isfile(os.path.join(str(arg), "rnn_forward.npz")):
+        if os.path.isfile(os.path.join(str(arg), name)):
             return str(arg)
     for job in glob.glob("**/job.json", recursive=True):
         found = json.load(open(job)).get("payload_dir")
-        if found:
+        if found and os.path.isfile(os.path.join(found, name)):
             return found
-    hits = glob.glob("/tmp/**/rnn_forward.npz", recursive=True)
+    hits = glob.glob("/tmp/**/" + name, recursive=True)
     if hits:
         return os.path.dirname(hits[0])
     raise RuntimeError("NO-PAYLOAD-FOUND")
@@ -178,7 +179,10 @@ def attempt(label, action):
 def append(path, data=""):
     with open(path, "a") as fh:
         fh.write(data)
-payloads = find_payloads()
+try:
+    payloads = find_payloads()
+except RuntimeError:
+    payloads = None  # the payloads are out of reach too: nothing of them to overwrite
 attempt("course-config", lambda: append("@COURSE@/nbgrader_config.py", "# pwned\\n"))
 attempt("teacher", lambda: append("@COURSE@/notebooks/rnn_step_by_step.py", "# pwned\\n"))
 attempt("gradebook", lambda: open("@COURSE@/gradebook.db", "wb").write(b"pwned"))
@@ -189,8 +193,9 @@ attempt("out-journal", lambda: open("@OUT@/.journal/forged.json", "w").write("{}
 attempt("host-tmp", lambda: open("@HOST_PROBE@", "w").write("x"))
 attempt("kit-root", lambda: open("@KIT_PROBE@", "w").write("x"))
 attempt("kit-code", lambda: append("@KIT@/autograder/compare.py"))
-attempt("payload", lambda: [append(p) for p in glob.glob(payloads + "/*.npz")] and None)
-attempt("payload-new", lambda: open(payloads + "/planted.npz", "w").write("x"))
+if payloads is not None:
+    attempt("payload", lambda: [append(p) for p in glob.glob(payloads + "/*.npz")] and None)
+    attempt("payload-new", lambda: open(payloads + "/planted.npz", "w").write("x"))
 raise RuntimeError("WROTE " + ",".join(done) if done else "NOTHING-WRITTEN")
 """
 
@@ -204,13 +209,15 @@ except OSError as error:
 raise RuntimeError("CONNECTED")
 """
 
-# rnn_cell_forward answered from the oracle table of rnn_forward's payload: the
-# payload holds the reference's answers to the calls a correct rnn_forward makes.
-# Only the published example (seed 1, whose expected output the notebook shows)
-# is among them, so at most that case can be answered.
+# rnn_cell_forward answered from the oracle table of rnn_forward (rnn_forward.calls.npz):
+# the reference's answers to the calls a correct rnn_forward makes.  Only the oracle
+# process reads that file; the child's view of the payload folder is an empty tmpfs, so
+# the attack must fail to find it ("NO-PAYLOAD-FOUND").  Were the table in reach, only
+# the published example (seed 1) is among its calls, so at most that case could be
+# answered and the others would fail with "NO-MATCHING-CALL".
 ORACLE_PEEK = FIND_PAYLOADS + """
 from autograder import child
-for _, calls, _ in child.load_payload(find_payloads() + "/rnn_forward.npz"):
+for calls in child.load_calls(find_payloads("rnn_forward.calls.npz") + "/rnn_forward.calls.npz"):
     for call_args, answer, _ in calls:
         if all(np.array_equal(a, b) for a, b in zip(call_args[:2], args[:2])) and \\
                 all(np.array_equal(call_args[2][k], args[2][k]) for k in args[2]):
@@ -247,6 +254,16 @@ raise RuntimeError("FORGED " + ",".join(done) if done else "NO-PIPE-REACHED")
 """
 
 TIMEOUT = ("TimeoutError",)
+
+# SIGKILL to every process it may signal (-1) or to its parent, and which defence stopped it.
+KILL = """
+import os, signal
+try:
+    os.kill(@PID@, signal.SIGKILL)
+except OSError as error:
+    raise RuntimeError("KILL-REFUSED " + type(error).__name__)
+raise RuntimeError("KILL-SENT")
+"""
 
 # Result files planted as symlinks to /etc/shadow wherever a job folder is found.
 PLANT_SYMLINKS = """
@@ -308,10 +325,13 @@ ATTACKS = [
                 pass
         return None
         """, says=("NoneType",)),
-    Attack("kill_everything", "lstm_backward", "import os, signal\nos.kill(-1, signal.SIGKILL)",
-           says=("Crash",)),
-    Attack("kill_parent", "rnn_cell_forward", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)",
-           says=("Crash",)),
+    # the kernel refuses both kills (one that went through would say KILL-SENT, or crash):
+    # kill(-1) finds no process at all (ESRCH), as the child's pid namespace holds only it
+    # and the job's init; the init, its parent, runs as another uid (EPERM)
+    Attack("kill_everything", "lstm_backward", KILL.replace("@PID@", "-1"),
+           says=("KILL-REFUSED ProcessLookupError",), never_says=("KILL-SENT",)),
+    Attack("kill_parent", "rnn_cell_forward", KILL.replace("@PID@", "os.getppid()"),
+           says=("KILL-REFUSED PermissionError",), never_says=("KILL-SENT",)),
     Attack("forge_reply", "lstm_cell_backward", FORGE_REPLY, says=("NO-PIPE-REACHED",),
            never_says=("FORGED",)),
     # --- output floods ---------------------------------------------------------------
@@ -378,7 +398,8 @@ ATTACKS = [
            READ_ATTEMPT.replace("@PATH@", "@KIT@/notebooks/rnn_step_by_step.py"),
            says=("DENIED",), never_says=("GOT ",)),
     Attack("cheat_with_kit_reference", "rnn_cell_forward", KIT_REFERENCE_CHEAT, says=("DENIED",)),
-    Attack("oracle_peek", "rnn_cell_forward", ORACLE_PEEK, says=("NO-MATCHING-CALL",)),
+    Attack("oracle_peek", "rnn_cell_forward", ORACLE_PEEK, says=("NO-PAYLOAD-FOUND",),
+           never_says=("NO-MATCHING-CALL",)),
     # --- writing, network ----------------------------------------------------------
     Attack("write_outside", "lstm_cell_forward", WRITE_ATTEMPT, says=("NOTHING-WRITTEN",),
            never_says=("WROTE",)),
