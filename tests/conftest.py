@@ -1,4 +1,5 @@
 """Shared fixtures: scratch course directories and the real nbgrader command line."""
+import contextlib
 import shutil
 import sys
 from pathlib import Path
@@ -87,3 +88,53 @@ def gradebook_scores_for(course, students):
             scores[student] = {f: gb.find_grade(assignment.test_cell_id(f), NAME, NAME, student).score
                                for f in assignment.FUNCTIONS}
     return scores
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def jupyter_server(module, root, home, extra_args=(), token="test-token"):
+    """A real Jupyter server (`python -m <module>`: jupyter_server or jupyterlab) on a free
+    port of 127.0.0.1, serving root, its state in home; yields (base URL, token) once
+    /api/status answers, and stops it afterwards.  Its log is home/server.log."""
+    import os
+    import subprocess
+    import time
+    import urllib.error
+    import urllib.request
+    port = free_port()
+    env = nbgrader_cli.environment({"NBGRADER_DB_URL": "", "HOME": str(home),
+                                    "JUPYTER_CONFIG_DIR": str(home / "config"),
+                                    "JUPYTER_RUNTIME_DIR": str(home / "runtime")})
+    args = [sys.executable, "-m", module, "--no-browser", f"--port={port}",
+            "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}", *extra_args]
+    if os.geteuid() == 0:
+        args.append("--allow-root")
+    log_path = home / "server.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(args, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5)
+                    break
+                except (urllib.error.URLError, ConnectionError):
+                    assert server.poll() is None, log_path.read_text()
+                    assert time.monotonic() < deadline, f"{module} did not start: {log_path.read_text()}"
+                    time.sleep(0.5)
+            yield base, token
+        finally:
+            server.terminate()
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()

@@ -11,16 +11,12 @@ and the summary (`pytest -ra`) says "skipped: no Chromium".
 """
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from autograder import nbgrader_cli, samples
+from autograder import samples
 
 from conftest import NAME, ROOT
 
@@ -54,12 +50,6 @@ def chromium():
         manager.stop()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(chromium, tmp_path_factory):
     """`jupyter lab` serving a folder with the release and a solved copy of it; yields the URL
@@ -70,35 +60,10 @@ def lab(chromium, tmp_path_factory):
     shutil.copytree(ROOT / "release" / NAME, work)
     release = nbformat.read(str(work / f"{NAME}.ipynb"), as_version=4)
     nbformat.write(samples.make_notebook(release, {"*": "reference"}), str(work / "solved.ipynb"))
-    port, token = _free_port(), "browser-test-token"
-    env = nbgrader_cli.environment({"HOME": str(home), "JUPYTER_CONFIG_DIR": str(home / "config"),
-                                    "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "NBGRADER_DB_URL": ""})
-    args = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
-            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
-            "--LabApp.expose_app_in_browser=True"]
-    if os.geteuid() == 0:
-        args.append("--allow-root")
-    log = open(home / "lab.log", "w")
-    server = subprocess.Popen(args, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5)
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert server.poll() is None, (home / "lab.log").read_text()
-                assert time.monotonic() < deadline, "jupyter lab did not start"
-                time.sleep(0.5)
+    from conftest import jupyter_server
+    with jupyter_server("jupyterlab", work, home, token="browser-test-token",
+                        extra_args=["--LabApp.expose_app_in_browser=True"]) as (base, token):
         yield lambda name: f"{base}/lab/tree/{name}?token={token}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 def _open_and_run_all(chromium, url):

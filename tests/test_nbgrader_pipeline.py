@@ -4,10 +4,8 @@ import datetime
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -175,48 +173,15 @@ def test_nbgrader_autograde_accepts_the_gradebook_the_batch_grader_made(batch_co
     assert theirs == {f: r["score"] for f, r in results["students"]["carol"]["functions"].items()}
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def formgrader(batch_course, tmp_path_factory):
     """A real `jupyter server` with nbgrader's formgrader extension, serving the batch course."""
+    from conftest import jupyter_server
     course, _, _ = batch_course
     home = tmp_path_factory.mktemp("formgrader-home")
-    port, token = _free_port(), "formgrader-test-token"
-    env = nbgrader_cli.environment({"NBGRADER_DB_URL": "", "HOME": str(home),
-                                    "JUPYTER_CONFIG_DIR": str(home / "config"),
-                                    "JUPYTER_RUNTIME_DIR": str(home / "runtime")})
-    args = [sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={port}",
-            "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={course}",
-            "--ServerApp.jpserver_extensions={'nbgrader.server_extensions.formgrader': True}"]
-    if os.geteuid() == 0:
-        args.append("--allow-root")
-    log = open(home / "server.log", "w")
-    server = subprocess.Popen(args, cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5)
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert server.poll() is None, (home / "server.log").read_text()
-                assert time.monotonic() < deadline, "jupyter server did not start"
-                time.sleep(0.5)
-        yield base, token
-    finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+    with jupyter_server("jupyter_server", course, home, token="formgrader-test-token", extra_args=[
+            "--ServerApp.jpserver_extensions={'nbgrader.server_extensions.formgrader': True}"]) as server:
+        yield server
 
 
 def _get(url):
