@@ -709,9 +709,10 @@ MESSAGE_CHARS = 8000  # longest text kept in a results entry
 
 def clean_entry(entry, depth=0):
     """A copy of a results entry in which every text encodes to UTF-8 and JSON (lone
-    surrogates written out) and is at most MESSAGE_CHARS long.  Never raises."""
+    surrogates written out), is at most MESSAGE_CHARS long and names no host path (the
+    interpreter's build prefix, readable in any Python's sysconfig, say).  Never raises."""
     if isinstance(entry, str):
-        return untrusted.json_text(entry, MESSAGE_CHARS)
+        return untrusted.without_host_paths(untrusted.json_text(entry, MESSAGE_CHARS))
     if depth > 6:
         return None
     if isinstance(entry, dict):

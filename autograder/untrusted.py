@@ -17,10 +17,12 @@ value for any input and never raises.
     remove_tree(path)         delete a folder tree of any depth, never raising
     clear_folder(path)        the same for what a folder holds, keeping the folder
 """
+import functools
 import hashlib
 import os
 import re
 import stat
+import sys
 import unicodedata
 
 # Unicode categories that are never printed as themselves: controls (C0, C1, ESC),
@@ -228,3 +230,36 @@ def remove_tree(path):
     except OSError:
         return False
     return True
+
+
+HOST_PATH = "<host path>"  # what a host path in a student's message is replaced by
+
+
+@functools.lru_cache(maxsize=1)
+def _host_paths():
+    """The grader's own folders, longest first: the interpreter's prefixes (as installed and
+    as built), the kit, the user's home.  Student code in the sandbox sees none of them
+    mounted, but an interpreter names its build prefix in sysconfig all the same."""
+    import sysconfig
+    from . import assignment
+    found = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             str(assignment.ROOT), os.path.expanduser("~")}
+    for name in ("prefix", "exec_prefix", "base", "installed_base", "LIBDIR", "BINDIR"):
+        value = sysconfig.get_config_var(name)
+        if isinstance(value, str):
+            found.add(value)
+    found |= {os.path.realpath(p) for p in list(found)}
+    # a short or shared folder (/, /usr, /root) says nothing about this machine's layout
+    return tuple(sorted((p for p in found if p.count("/") >= 2 and len(p) >= 8
+                         and not p.startswith(("/usr", "/opt/python"))), key=len, reverse=True))
+
+
+def without_host_paths(text):
+    """`text` with every host path of the grader's replaced by HOST_PATH.  Never raises."""
+    try:
+        for path in _host_paths():
+            if path in text:
+                text = text.replace(path, HOST_PATH)
+        return text
+    except Exception:  # noqa: BLE001 -- a text that cannot be searched is left as it is
+        return text

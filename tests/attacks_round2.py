@@ -642,6 +642,13 @@ seen += [getattr(m, "__file__", None) or "" for m in list(sys.modules.values())
          if getattr(m, "__name__", "").startswith(("autograder", "rnn_utils"))]
 raise RuntimeError("PATHS " + " ".join(p for p in seen if p))
 """
+SYSCONFIG = """
+import sysconfig
+seen = [sysconfig.get_config_var(name) for name in ("prefix", "exec_prefix", "base", "LIBDIR",
+                                                     "BINDIR", "INCLUDEPY", "CONFIG_ARGS")]
+seen += list(sysconfig.get_paths().values())
+raise RuntimeError("BUILD " + " ".join(str(p) for p in seen if p))
+"""
 ENVIRON_PROC1 = """
 import os
 text = []

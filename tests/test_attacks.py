@@ -831,6 +831,7 @@ ROUND2 = [
     # --- 3 host: what the child sees of the machine --------------------------------------
     H(3, "host_mountinfo", "rnn_cell_forward", R2.MOUNTINFO),
     H(3, "host_sys_path", "lstm_cell_forward", R2.SYS_PATH),
+    H(3, "host_build_prefix", "rnn_forward", R2.SYSCONFIG, says=("BUILD",)),
     H(3, "host_environ_proc1", "rnn_cell_backward", R2.ENVIRON_PROC1),
     H(3, "host_passwd_and_folders", "lstm_cell_backward", R2.PASSWD_SYS),
     H(3, "host_teacher_copy", "lstm_cell_forward", R2.FIND_TEACHER.replace("@FUNCTION@", "lstm_cell_forward")),
