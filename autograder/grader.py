@@ -362,19 +362,18 @@ class Runner:
         """Refuse, in one line and before any grading, to run student code without a mount
         namespace, unless allowed (--allow-weak-isolation)."""
         iso = self.sandbox.detect_isolation()
-        if iso.bubblewrap:
-            # the fork server checks at its start that it can make each job's namespaces:
-            # start one now, so that a machine where it cannot fails once, before grading
+        if iso.bubblewrap or allow_weak:
+            # the fork server checks at its start that it can make each job's namespaces (and,
+            # weakly isolated, that its user can reach the interpreter): start one now, so
+            # that a machine where it cannot fails once, before grading
             slot = self.slots.get()
             try:
                 if slot not in self.servers:
                     self.servers[slot] = ForkServer(self, slot)
             except RuntimeError as error:
-                raise SystemExit(f"error: {error}") from None
+                raise SystemExit(f"error: {untrusted.shown(str(error))}") from None
             finally:
                 self.slots.put(slot)
-            return
-        if allow_weak:
             return
         why = "; ".join(n for n in iso.notes if "bwrap" in n or "bubblewrap" in n)[:300]
         raise SystemExit(f"error: no mount namespace for student code on this machine "

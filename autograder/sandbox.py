@@ -791,7 +791,8 @@ def _plan(
         if blocked is not None:
             raise SandboxError(
                 f"{p} is not reachable by the sandbox user ({blocked} cannot be traversed) "
-                "and without bubblewrap it cannot be remapped; install bubblewrap or move it"
+                f"and without bubblewrap it cannot be remapped: {HOW_TO_GET_BWRAP}, or install "
+                "the kit with a Python that other users can read"
             )
     cmd = list(limit_prefix)
     if iso.network_namespace or iso.pid_namespace:

@@ -110,7 +110,7 @@ def _top_level_imports(paths):
 
 
 def _third_party(names):
-    local = {"autograder", "rnn_utils", "notebooks", "benchmarks", "conftest", "helper"}
+    local = {"autograder", "rnn_utils", "rnn_checks", "notebooks", "benchmarks", "conftest", "helper"}
     return {n for n in names if n not in sys.stdlib_module_names and n not in local
             and not n.startswith("test_")}
 

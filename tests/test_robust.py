@@ -110,7 +110,7 @@ HOSTILE = {
             inner = os.open("d" * 40, os.O_RDONLY, dir_fd=fd)
             os.close(fd)
             fd = inner
-        os.chmod(f"/proc/self/fd/{fd}", 0)
+        os.chmod(fd, 0)  # the innermost folder locked (fchmod: no /proc is needed)
         raise ValueError("left a deep folder chain")
         """)}, "rnn_cell_forward", "deep folder chain"),
     "surrogate_error": ({"lstm_cell_forward": plain("lstm_cell_forward",

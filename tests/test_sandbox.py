@@ -830,6 +830,15 @@ def test_weak_isolation_flag_marks_every_output(tmp_path):
     """With --allow-weak-isolation, is every submission graded, and do results.json, the
     terminal, every feedback page and the class report say WEAKLY ISOLATED?"""
     proc, out = _grade_without_bwrap(tmp_path, "--allow-weak-isolation")
+    if proc.returncode != 0 and "is not reachable by the sandbox user" in proc.stderr:
+        # an interpreter the sandbox user cannot read (pyenv under /root, mode 700): without a
+        # mount namespace nothing can be graded, and the grader says so once, before grading
+        lines = [line for line in proc.stderr.splitlines()
+                 if line.strip() and not line.startswith("isolation:")]
+        assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+        assert "bubblewrap" in lines[0] and "Traceback" not in proc.stderr
+        assert not (out / "results.json").exists()
+        return
     assert proc.returncode == 0, proc.stderr
     results = json.loads((out / "results.json").read_text())
     assert results["isolation_detail"]["mount_namespace"] is False
