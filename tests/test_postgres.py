@@ -1,6 +1,6 @@
 """Does the batch grader work with a real PostgreSQL gradebook?  (a server the test starts itself)
 
-The server comes from the `pgserver` wheel that requirements.txt installs (PostgreSQL's own
+The server comes from the `pgserver` wheel that the `test` extra installs (PostgreSQL's own
 binaries, packaged for pip), else from the system's PostgreSQL when one is installed
 (/usr/lib/postgresql/*/bin, or initdb on PATH).  The test skips, saying why, only when
 neither exists or SQLAlchemy's PostgreSQL driver (psycopg) cannot be imported.  As root, the server runs
@@ -75,10 +75,10 @@ def postgres():
     try:  # the driver SQLAlchemy uses for postgresql:// URLs (psycopg 3 since SQLAlchemy 2.1)
         driver = make_url("postgresql://").get_dialect().import_dbapi()
     except ImportError as error:
-        pytest.skip(f"no PostgreSQL driver ({error}): pip install -r requirements.txt installs it")
+        pytest.skip(f"no PostgreSQL driver ({error}): pip install -e '.[test]' installs it")
     dirs = _server_bin_dirs()
     if not dirs:
-        pytest.skip("no PostgreSQL server: neither the pgserver wheel (requirements.txt) nor a "
+        pytest.skip("no PostgreSQL server: neither the pgserver wheel (the test extra) nor a "
                     "system PostgreSQL (/usr/lib/postgresql/*/bin) is installed")
     bindir = dirs[0]
     work = Path(tempfile.mkdtemp(prefix="gradebook-pg-"))
