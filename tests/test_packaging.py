@@ -110,7 +110,8 @@ def _top_level_imports(paths):
 
 
 def _third_party(names):
-    local = {"autograder", "rnn_utils", "rnn_checks", "notebooks", "benchmarks", "conftest", "helper"}
+    local = {"autograder", "rnn_utils", "rnn_checks", "notebooks", "benchmarks", "conftest", "helper",
+             *(p.stem for p in (ROOT / "tests").glob("*.py"))}  # the tests' own modules
     return {n for n in names if n not in sys.stdlib_module_names and n not in local
             and not n.startswith("test_")}
 
