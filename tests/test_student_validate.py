@@ -91,7 +91,7 @@ def validated(course):
 def test_validate_fails_exactly_the_lost_functions(validated, course):
     """Does the Validator fail the graded cells of the three functions and no other, pass the
     correct notebook, and refuse the one with a duplicated graded cell?"""
-    from jsonschema.exceptions import ValidationError
+    from nbformat import ValidationError  # jsonschema's, as nbformat re-exports it
     from nbgrader.validator import Validator
     assert _failed_functions(validated["broken"]) == {RETYPED, DELETED, WRONG}
     assert validated["correct"] == {}
