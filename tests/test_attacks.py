@@ -330,8 +330,11 @@ ATTACKS = [
     # and the job's init; the init, its parent, runs as another uid (EPERM)
     Attack("kill_everything", "lstm_backward", KILL.replace("@PID@", "-1"),
            says=("KILL-REFUSED ProcessLookupError",), never_says=("KILL-SENT",)),
+    # (without root the init shares the child's uid: the signal is sent, and the init, pid 1
+    # of the job's own namespace, ignores it; the other tests prove that nobody else loses)
     Attack("kill_parent", "rnn_cell_forward", KILL.replace("@PID@", "os.getppid()"),
-           says=("KILL-REFUSED PermissionError",), never_says=("KILL-SENT",)),
+           says=("KILL-REFUSED PermissionError",) if os.geteuid() == 0 else ("KILL-",),
+           never_says=("KILL-SENT",) if os.geteuid() == 0 else ()),
     Attack("forge_reply", "lstm_cell_backward", FORGE_REPLY, says=("NO-PIPE-REACHED",),
            never_says=("FORGED",)),
     # --- output floods ---------------------------------------------------------------
@@ -644,7 +647,10 @@ def _output_files(out: Path):
 def test_secrets_never_reach_the_outputs(batch):
     """Do the planted secrets (course gradebook, teacher notebook, source notebook, another
     student's notebook) and /etc/shadow stay out of every output file?"""
-    shadow = Path("/etc/shadow").read_text().splitlines()[0] if Path("/etc/shadow").exists() else None
+    try:  # an unprivileged grader cannot read it (and so neither can its children)
+        shadow = Path("/etc/shadow").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        shadow = None
     for path in _output_files(batch.out):
         text = path.read_text(errors="replace")
         for secret in SECRETS:
