@@ -237,9 +237,11 @@ HOST_PATH = "<host path>"  # what a host path in a student's message is replaced
 
 @functools.lru_cache(maxsize=1)
 def _host_paths():
-    """The grader's own folders, longest first: the interpreter's prefixes (as installed and
-    as built), the kit, the user's home.  Student code in the sandbox sees none of them
-    mounted, but an interpreter names its build prefix in sysconfig all the same."""
+    """A pattern of the grader's own folders, longest first: the interpreter's prefixes (as
+    installed and as built), the kit, the user's home.  Student code in the sandbox sees none
+    of them mounted, but an interpreter names its build prefix in sysconfig all the same, and
+    a message cut short may end inside one (so the home folder counts on its own too)."""
+    import re
     import sysconfig
     from . import assignment
     found = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
@@ -249,17 +251,16 @@ def _host_paths():
         if isinstance(value, str):
             found.add(value)
     found |= {os.path.realpath(p) for p in list(found)}
-    # a short or shared folder (/, /usr, /root) says nothing about this machine's layout
-    return tuple(sorted((p for p in found if p.count("/") >= 2 and len(p) >= 8
-                         and not p.startswith(("/usr", "/opt/python"))), key=len, reverse=True))
+    # / and the system's folders say nothing about this machine's layout
+    paths = sorted((p for p in found if p.startswith("/") and p not in ("/", "/tmp", "/var/tmp")
+                    and not p.startswith(("/usr/", "/opt/python"))), key=len, reverse=True)
+    return re.compile("|".join(re.escape(p) + r"(?![\w.-])" for p in paths)) if paths else None
 
 
 def without_host_paths(text):
     """`text` with every host path of the grader's replaced by HOST_PATH.  Never raises."""
     try:
-        for path in _host_paths():
-            if path in text:
-                text = text.replace(path, HOST_PATH)
-        return text
+        pattern = _host_paths()
+        return pattern.sub(HOST_PATH, text) if pattern is not None else text
     except Exception:  # noqa: BLE001 -- a text that cannot be searched is left as it is
         return text
