@@ -1212,9 +1212,22 @@ def _probe(iso: Isolation) -> dict[str, str]:
 
 
 def _detect() -> Isolation:
+    # The probe is a sandboxed child like any other: it runs under a slot of its own, so that
+    # a grader busy on this machine (whose slot uid shares one RLIMIT_NPROC budget, and whose
+    # fork server kills every process of that uid) can neither starve nor kill it.
+    held: list[int] = []
+    try:
+        return _detect_in_slot(claim_slots(1, held)[0])
+    finally:
+        for fd in held:
+            os.close(fd)
+
+
+def _detect_in_slot(slot: int) -> Isolation:
     notes: list[str] = []
     user = _ensure_user(notes)
-    account = _account(user)
+    probe_user = (_ensure_user(notes, slot_user(slot)) or user) if user is not None and slot else user
+    account = _account(probe_user)
     expected_uid = account.uid if account is not None else os.getuid()
     host_net = os.readlink("/proc/self/ns/net")
     host_pid = os.readlink("/proc/self/ns/pid")
@@ -1234,7 +1247,7 @@ def _detect() -> Isolation:
 
     for label, candidate in candidates:
         try:
-            facts = _probe(candidate)
+            facts = _probe(dataclasses.replace(candidate, user=probe_user))
         except (SandboxError, OSError, ValueError) as exc:
             notes.append(f"{label} does not work here: {exc}")
             continue

@@ -783,6 +783,32 @@ def test_slot_locks_refuse_a_folder_that_is_not_private(tmp_path, monkeypatch):
         sandbox.claim_slots(1, [])
 
 
+
+def test_the_isolation_probe_runs_in_a_slot_no_grader_holds(tmp_path, monkeypatch):
+    """Does the isolation probe run as the uid of a slot that it holds itself, not as the uid
+    of a slot a running grader holds (whose process budget and clean-up it would share)?"""
+    from autograder import sandbox
+    if os.geteuid() != 0:
+        pytest.skip("slot uids exist only when the grader runs as root")
+    monkeypatch.setattr(sandbox, "SLOT_LOCK_DIR", tmp_path / "locks")
+    busy: list[int] = []
+    assert sandbox.claim_slots(1, busy) == [0]  # a grader on slot 0
+    seen = []
+    real_probe = sandbox._probe
+    monkeypatch.setattr(sandbox, "_probe", lambda iso: seen.append(iso.user) or real_probe(iso))
+    try:
+        iso = sandbox._detect()
+    finally:
+        for fd in busy:
+            os.close(fd)
+    assert seen and set(seen) == {sandbox.slot_user(1)}, seen
+    assert iso.user == sandbox.SANDBOX_USER  # the isolation found is slot 0's, as before
+    held: list[int] = []
+    assert sandbox.claim_slots(1, held) == [0]  # the probe let its slot go
+    for fd in held:
+        os.close(fd)
+
+
 # ---------------------------------------------------------------------------
 # the grader without a mount namespace (issue 10)
 # ---------------------------------------------------------------------------
