@@ -57,7 +57,7 @@ def kernel_installed(name):
 
 if kernel_installed(LIMITED_KERNEL):
     c.Execute.kernel_name = LIMITED_KERNEL
-elif "autograder.grader" not in sys.modules:  # the batch grader reads only db_url here
+elif "autograder.grading.cli" not in sys.modules:  # the batch grader reads only db_url here
     # Without the kernel nbgrader would stop at the first notebook with "No such
     # kernel".  Say so once and run the notebook's own kernel, without the limits.
     print(f"nbgrader_config.py: kernel {LIMITED_KERNEL!r} is not installed, so notebooks run "

@@ -1,6 +1,13 @@
-"""rnn-step-by-step grader: test cases, comparisons, diagnosis and batch grading.
+"""rnn-step-by-step: build the assignment, grade it, and keep student code in the sandbox.
 
-The hidden tests of the notebook (autograder.notebook) and the batch grader
-(python -m autograder grade) share the cases in autograder.cases and the
-comparisons in autograder.compare.
+The package follows the data, one stage per subpackage:
+
+    course/    build time: teacher notebook -> source/ -> release/ (and the demo)
+    grading/   the trusted parent: reads, judges, writes; never runs student code
+    sandbox/   where student code runs, and the wall around it
+
+Next to them, the facts every stage reads: assignment (the teacher notebook's functions,
+points and setup), cases (the test cases, one definition for the notebook's hidden
+tests and the batch grader) and notebook (the hidden tests' check(), which nbgrader runs
+inside the notebook kernel).  The sandbox imports this file: it holds no code.
 """

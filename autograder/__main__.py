@@ -17,19 +17,19 @@ def main(argv=None):
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command == "build":
-        from . import build
+        from .course import build
         return build.main(rest)
     if command == "demo":
-        from . import demo
+        from .course import demo
         return demo.main(rest)
     if command == "kernel":
-        from . import limited_kernel
-        return limited_kernel.main(rest)
+        from .course import kernel
+        return kernel.main(rest)
     if command == "grade":
-        from . import lightimports
+        from .grading import lightimports
         lightimports.skip_unused_iri_grammar()
-        from . import grader
-        return grader.main(rest)
+        from .grading import cli
+        return cli.main(rest)
     print(f"unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
     return 2
 

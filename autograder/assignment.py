@@ -71,7 +71,7 @@ def parse_teacher_notebook(path=TEACHER_NOTEBOOK):
 
 
 # path -> parse_teacher_notebook(path); the batch grader fills it from its case cache
-# (autograder.casecache) so that a warm start never imports jupytext.
+# (autograder.grading.casecache) so that a warm start never imports jupytext.
 _FACTS = {}
 
 

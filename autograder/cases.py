@@ -115,7 +115,7 @@ def _bind(function, args, kwargs):
     return tuple(sig.bind(*args, **kwargs).arguments.values())
 
 
-# Case -> Prepared, loaded from the batch grader's case cache (autograder.casecache), which
+# Case -> Prepared, loaded from the batch grader's case cache (autograder.grading.casecache), which
 # checked that it was made from this teacher notebook by this code.
 LOADED = {}
 

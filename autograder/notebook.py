@@ -8,7 +8,9 @@ and sizes), the output, the error and the likely mistake -- never test code.
 """
 import linecache
 
-from . import assignment, engine, verdict
+from . import assignment
+from .sandbox import engine
+from .grading import verdict
 
 
 def _cell_source(function):

@@ -6,7 +6,7 @@
 
 For every N in --sizes it writes N submissions (benchmarks/mix.py: the
 reference, the untouched release, the two seed samples of lstm_backward, an
-invalid and an empty file, then every known mistake of autograder/mistakes.py,
+invalid and an empty file, then every known mistake of autograder/grading/mistakes.py,
 repeated), grades them with `python -m autograder grade` and with
 `nbgrader autograde` in scratch course directories, and checks that both give
 every student the same score for every function (a file neither can read must
@@ -53,14 +53,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from autograder import assignment, samples  # noqa: E402
+from autograder import assignment  # noqa: E402
+from autograder.course import samples  # noqa: E402
 from benchmarks import measure, mix  # noqa: E402
 
 NAME = assignment.ASSIGNMENT
 COURSE_FILES = ("notebooks", "rnn_utils.py", "nbgrader_config.py", "source", "release")
 # Scratch courses keep their own sqlite gradebook (nbgrader_config.py falls back to it).
 ENV = {"NBGRADER_DB_URL": ""}
-CACHE_ENV = "RNN_STEP_BY_STEP_CACHE"  # the batch grader's case cache folder (autograder/casecache.py)
+CACHE_ENV = "RNN_STEP_BY_STEP_CACHE"  # the batch grader's case cache folder (autograder/grading/casecache.py)
 KEEP = [False]  # --keep
 OURS, NBGRADER = "batch grader", "nbgrader autograde"
 
@@ -358,7 +359,7 @@ def measure_floor(repeats=200):
     import copy
     import statistics
     import numpy as np
-    from autograder import verdict
+    from autograder.grading import verdict
     work = [(assignment.reference(f), p.args) for f in assignment.FUNCTIONS for p in verdict.prepared(f)]
     times = []
     with np.errstate(all="ignore"):
@@ -648,7 +649,7 @@ def main(argv=None):
     try:
         say(f"scratch directory {work}")
         try:  # nbgrader_config.py runs notebooks in the kit's resource-limited kernel
-            from autograder import limited_kernel
+            from autograder.course import kernel as limited_kernel
         except ImportError:
             pass
         else:

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import assignment, mistakes, samples
+from autograder import assignment
+from autograder.course import samples
+from autograder.grading import mistakes
 
 BROKEN = "broken"  # expected outcome of a file no grader can read
 

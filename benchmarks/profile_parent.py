@@ -7,10 +7,10 @@ students, runs each once in the sandbox (one slot) to collect the observations, 
 times, in this one thread and in CPU seconds (time.process_time, so that other load on
 the machine matters less), every stage the parent runs for a submission:
 
-    read        grader.load_submission (the notebook file to cell sources)
+    read        submissions.load_submission (the notebook file to cell sources)
     observe     Runner.observe: the parent's share of the sandbox round trip (CPU only;
                 the children's own time is not counted)
-    judge       grader.judge_submission with the verdict memo emptied first (every
+    judge       judge.judge_submission with the verdict memo emptied first (every
                 submission judged as if new), and again with the memo as a batch keeps it
     journal     Journal.put
     gradebook   gradebook.GradebookWriter.write (with --course: a course in which
@@ -35,7 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from autograder import assignment, grader, report, verdict  # noqa: E402
+from autograder import assignment  # noqa: E402
+from autograder.grading import judge, report, submissions, verdict  # noqa: E402
+from autograder.grading.journal import Journal  # noqa: E402
+from autograder.grading.runner import Runner, write_payloads  # noqa: E402
+from autograder.grading.settings import parse_args  # noqa: E402
 from benchmarks import mix  # noqa: E402
 
 NAME = assignment.ASSIGNMENT
@@ -71,18 +75,18 @@ def main(argv=None):
         submitted = work / "submitted"
         students = mix.write(submitted, ROOT / "release" / NAME / f"{NAME}.ipynb", a.n,
                              mix.first_round_kinds())
-        settings = grader.parse_args([str(submitted), "--out", str(work / "out"), "--jobs", "1",
+        settings = parse_args([str(submitted), "--out", str(work / "out"), "--jobs", "1",
                                       "--no-gradebook", "--no-progress"])
         payloads = work / "payloads"
         payloads.mkdir(mode=0o755)
-        grader.write_payloads(payloads, settings.case_cache)
+        write_payloads(payloads, settings.case_cache)
         for f in payloads.iterdir():
             f.chmod(0o644)
         results = {}
         folders = [submitted / s / NAME for s in students]
-        loaded = stage("read", lambda folder: grader.load_submission(settings, folder.parent),
+        loaded = stage("read", lambda folder: submissions.load_submission(settings, folder.parent),
                        folders, a.top, results)
-        runner = grader.Runner(settings, payloads)
+        runner = Runner(settings, payloads)
         try:
             runner.observe(loaded[0][1])  # start the fork server outside the measurement
             observed = stage("observe", lambda item: runner.observe(item[1]), loaded, a.top, results)
@@ -90,19 +94,19 @@ def main(argv=None):
             runner.close()
 
         def judge_new(i):
-            grader._JUDGED.clear()
-            return grader.judge_submission(loaded[i][1], loaded[i][2], observed[i])
+            judge._JUDGED.clear()
+            return judge.judge_submission(loaded[i][1], loaded[i][2], observed[i])
         stage("judge (memo emptied)", judge_new, range(len(loaded)), a.top, results)
-        grader._JUDGED.clear()
+        judge._JUDGED.clear()
         entries = stage("judge (batch memo)",
-                        lambda i: grader.judge_submission(loaded[i][1], loaded[i][2], observed[i]),
+                        lambda i: judge.judge_submission(loaded[i][1], loaded[i][2], observed[i]),
                         range(len(loaded)), a.top, results)
-        journal = grader.Journal(work / "out")
+        journal = Journal(work / "out")
         names = list(students)
         stage("journal", lambda i: journal.put(names[i], loaded[i][0], entries[i]),
               range(len(names)), a.top, results)
         if a.course:
-            from autograder import gradebook
+            from autograder.grading import gradebook
             db = work / "gradebook.db"
             shutil.copyfile(a.course / "gradebook.db", db)
             writer = gradebook.GradebookWriter(a.course, f"sqlite:///{db}", NAME)

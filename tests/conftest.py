@@ -9,7 +9,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autograder import assignment, nbgrader_cli, samples  # noqa: E402
+from autograder import assignment  # noqa: E402
+from autograder.course import nbgrader_cli, samples  # noqa: E402
 
 NAME = assignment.ASSIGNMENT
 COURSE_FILES = ("notebooks", "rnn_utils.py", "rnn_checks.py", "nbgrader_config.py", "source", "release")
@@ -38,7 +39,7 @@ def pytest_terminal_summary(terminalreporter):
 @pytest.fixture(scope="session", autouse=True)
 def limited_kernel():
     """nbgrader_config.py runs notebooks in the limited kernel: make sure it is installed."""
-    from autograder import limited_kernel
+    from autograder.course import kernel as limited_kernel
     limited_kernel.install()
 
 

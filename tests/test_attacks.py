@@ -28,7 +28,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import assignment, samples
+from autograder import assignment
+from autograder.course import samples
 
 from conftest import NAME, make_course, nbgrader
 
@@ -40,7 +41,7 @@ SECRET_SOURCE = f"SECRET-SOURCE-NOTEBOOK-{TOKEN}"
 SECRET_STUDENT = f"SECRET-OTHER-STUDENT-{TOKEN}"
 SECRETS = (SECRET_GRADEBOOK, SECRET_TEACHER, SECRET_SOURCE, SECRET_STUDENT)
 POINTS = assignment.points()
-# Honest students: samples of autograder.samples, plus "zoe" (the reference) who is graded
+# Honest students: samples of autograder.course.samples, plus "zoe" (the reference) who is graded
 # after every attacker (students are taken in alphabetical order).
 HONEST_PLANS = {name: samples.SAMPLES[name] for name in ("alice", "carol", "erin", "frank")}
 HONEST_PLANS["zoe"] = {"*": "reference"}
@@ -192,7 +193,7 @@ attempt("out-results", lambda: open("@OUT@/results.json", "w").write("{}"))
 attempt("out-journal", lambda: open("@OUT@/.journal/forged.json", "w").write("{}"))
 attempt("host-tmp", lambda: open("@HOST_PROBE@", "w").write("x"))
 attempt("kit-root", lambda: open("@KIT_PROBE@", "w").write("x"))
-attempt("kit-code", lambda: append("@KIT@/autograder/compare.py"))
+attempt("kit-code", lambda: append("@KIT@/autograder/sandbox/compare.py"))
 if payloads is not None:
     attempt("payload", lambda: [append(p) for p in glob.glob(payloads + "/*.npz")] and None)
     attempt("payload-new", lambda: open(payloads + "/planted.npz", "w").write("x"))
@@ -216,7 +217,7 @@ raise RuntimeError("CONNECTED")
 # the published example (seed 1) is among its calls, so at most that case could be
 # answered and the others would fail with "NO-MATCHING-CALL".
 ORACLE_PEEK = FIND_PAYLOADS + """
-from autograder import child
+from autograder.sandbox import child
 for calls in child.load_calls(find_payloads("rnn_forward.calls.npz") + "/rnn_forward.calls.npz"):
     for call_args, answer, _ in calls:
         if all(np.array_equal(a, b) for a, b in zip(call_args[:2], args[:2])) and \\

@@ -17,7 +17,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import assignment, samples
+from autograder import assignment
+from autograder.course import samples
 
 from conftest import NAME, make_course
 from test_attacks import KIT, grader_env, grade_cmd, run_grader

@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from autograder import samples
+from autograder.course import samples
 
 from conftest import NAME, ROOT
 

@@ -7,7 +7,8 @@ import pytest
 
 import rnn_checks
 import rnn_utils
-from autograder import assignment, build
+from autograder import assignment
+from autograder.course import build
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = assignment.ASSIGNMENT

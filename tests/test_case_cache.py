@@ -1,7 +1,7 @@
 """Is the batch grader's case cache keyed, checked and rebuilt as it must be, and does a warm
 start grade without the heavy libraries?
 
-The cache (autograder/casecache.py) keeps the teacher notebook's facts, the prepared
+The cache (autograder/grading/casecache.py) keeps the teacher notebook's facts, the prepared
 cases with the reference answers, and the payload files.  These tests build it in a
 copy of the kit (so its teacher notebook can be edited), through a small script run in a
 fresh interpreter, and grade the sample submissions through the real command line.
@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import assignment, samples
+from autograder import assignment
+from autograder.course import samples
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = assignment.ASSIGNMENT
@@ -75,11 +76,12 @@ def payload_digest(parts):
     return hashlib.sha256(repr(listed).encode()).hexdigest()
 
 
-from autograder import lightimports
+from autograder.grading import lightimports
 lightimports.skip_unused_iri_grammar()
-from autograder import assignment, cases, casecache, grader
+from autograder import assignment, cases
+from autograder.grading import casecache, payloads, version
 if "version" in sys.argv[2:]:
-    grader.GRADER_VERSION += "-changed"
+    version.GRADER_VERSION += "-changed"
 if "numpy" in sys.argv[2:]:
     import numpy
     numpy.__version__ += ".changed"
@@ -87,10 +89,10 @@ bundle = casecache.ensure(Path(sys.argv[1]), log=lambda m: print("LOG", m, file=
 fresh, fresh_payloads = {}, {}
 if "fresh" in sys.argv[2:]:
     fresh = {f: canonical([cases.compute(c) for c in cases.cases_for(f)]) for f in assignment.FUNCTIONS}
-    from autograder import verdict  # the payloads made again, from cases computed again
+    from autograder.grading import verdict  # the payloads made again, from cases computed again
     cases.LOADED.clear()
     verdict.prepared.cache_clear()
-    fresh_payloads = {f: payload_digest(grader.payload_bytes(f)) for f in assignment.FUNCTIONS}
+    fresh_payloads = {f: payload_digest(payloads.payload_bytes(f)) for f in assignment.FUNCTIONS}
 print(json.dumps({
     "origin": bundle.origin,
     "points": {f.name: f.points for f in bundle.functions},
@@ -288,7 +290,7 @@ def test_a_figure_is_drawn_again_when_its_data_or_its_file_change(tmp_path):
     """Does the figure cache hand back the bytes drawn before for the same data, draw again
     for other data, and draw again (rather than hand back damaged bytes) when its file was
     truncated or changed?"""
-    from autograder import figurecache
+    from autograder.grading import figurecache
     calls = []
     draw = draw_count(calls)
     first = figurecache.png(tmp_path, draw, [1.0, 2.0], "t")

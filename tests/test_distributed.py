@@ -1,8 +1,8 @@
 """Does grading on a Dask cluster give exactly the results of grading on this machine?
 
 A local cluster of two worker processes (one thread each) grades the bundled
-samples plus two extra students, through autograder.distributed.DaskRunner;
-a local grader.Runner grades the same sources.  Observations, verdicts and
+samples plus two extra students, through autograder.grading.distributed.DaskRunner;
+a local Runner grades the same sources.  Observations, verdicts and
 whole batches must be identical.
 """
 import concurrent.futures
@@ -14,11 +14,15 @@ import sys
 import numpy as np
 import pytest
 
-from autograder import assignment, grader, samples, verdict
+from autograder import assignment
+from autograder.course import samples
+from autograder.grading import submissions, verdict
+from autograder.grading.runner import Runner, write_payloads
+from autograder.grading.settings import parse_args
 
 distributed = pytest.importorskip("distributed")
 
-from autograder.distributed import (DaskRunner, KitMismatch, observe_on_worker,  # noqa: E402
+from autograder.grading.distributed import (DaskRunner, KitMismatch, observe_on_worker,  # noqa: E402
                                     worker_slots)
 
 # A cell that only works when it runs inside the Dask worker process itself.
@@ -50,7 +54,7 @@ def cluster():
 
 def make_settings(submitted, out, jobs=2):
     # built by the grader's own argument parser, so new settings get their defaults
-    return grader.parse_args([str(submitted), "--out", str(out), "--jobs", str(jobs),
+    return parse_args([str(submitted), "--out", str(out), "--jobs", str(jobs),
                               "--no-gradebook", "--no-progress"])
 
 
@@ -63,12 +67,12 @@ def batch(tmp_path_factory):
     payload_dir = base / "payloads"
     payload_dir.mkdir()
     os.chmod(payload_dir, 0o755)
-    grader.write_payloads(payload_dir)
+    write_payloads(payload_dir)
     for f in payload_dir.iterdir():
         os.chmod(f, 0o644)
     sources = {}
     for student in STUDENTS:
-        found, problems = grader.read_submission(submitted / student / NAME / f"{NAME}.ipynb")
+        found, problems = submissions.read_submission(submitted / student / NAME / f"{NAME}.ipynb")
         assert not problems, (student, problems)
         sources[student] = found
     return {"base": base, "submitted": submitted, "payload_dir": payload_dir, "sources": sources,
@@ -84,7 +88,7 @@ def observe_all(runner, sources):
 
 @pytest.fixture(scope="module")
 def local_observations(batch):
-    runner = grader.Runner(batch["settings"], batch["payload_dir"])
+    runner = Runner(batch["settings"], batch["payload_dir"])
     try:
         return observe_all(runner, batch["sources"])
     finally:
@@ -126,7 +130,7 @@ def test_cluster_observations_are_identical_to_local_ones(local_observations, da
 
 def test_cluster_verdicts_are_identical_to_local_ones_and_as_expected(local_observations,
                                                                       dask_observations):
-    """Does autograder.verdict.judge give the same score, diagnosis and message from the cluster's
+    """Does autograder.grading.verdict.judge give the same score, diagnosis and message from the cluster's
     observations as from the local ones, and does every student lose exactly the functions they
     were written to lose?"""
     for student in STUDENTS:

@@ -1,4 +1,4 @@
-"""Tests for autograder.gradebook: scores land in nbgrader's gradebook."""
+"""Tests for autograder.grading.gradebook: scores land in nbgrader's gradebook."""
 from __future__ import annotations
 
 import csv
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook, MissingEntry
 
-from autograder.gradebook import default_db_url, grade_cell_name, write_gradebook
-from autograder.report import FUNCTIONS
+from autograder.grading.gradebook import default_db_url, grade_cell_name, write_gradebook
+from autograder.grading.report import FUNCTIONS
 
 ASSIGNMENT = "rnn_step_by_step"
 COURSE_ID = "rnn-step-by-step"
@@ -377,7 +377,7 @@ def test_submission_time_is_stored_and_nbgrader_sees_it_late(tmp_path):
         assert alice.total_seconds_late == 1800 and bob.total_seconds_late == 0
         gb.engine.dispose()
     # and the batch grader reads the due date and extensions back to mark late work
-    from autograder.gradebook import GradebookWriter
+    from autograder.grading.gradebook import GradebookWriter
     with GradebookWriter(course, None, ASSIGNMENT) as writer:
         assert writer.duedate == datetime.datetime(2026, 12, 2, 17, 30)
         assert writer.extensions == {"bob": datetime.timedelta(hours=1)}
@@ -386,7 +386,7 @@ def test_submission_time_is_stored_and_nbgrader_sees_it_late(tmp_path):
 def test_unreachable_gradebook_is_one_line_without_the_password(tmp_path):
     """Does a gradebook URL that cannot be opened raise GradebookUnavailable with a single line
     that names the URL but hides its password?"""
-    from autograder.gradebook import GradebookUnavailable
+    from autograder.grading.gradebook import GradebookUnavailable
     course = _course_with_source(tmp_path / "course")
     for url in ("nosuchdb://user:Secret123@host/db", "sqlite:////nonexistent-dir/sub/gradebook.db"):
         with pytest.raises(GradebookUnavailable) as caught:
@@ -396,7 +396,7 @@ def test_unreachable_gradebook_is_one_line_without_the_password(tmp_path):
 
 
 # ---------------------------------------------------------------------------
-# timestamp.txt (autograder.timestamps)
+# timestamp.txt (autograder.grading.timestamps)
 # ---------------------------------------------------------------------------
 
 
@@ -404,7 +404,7 @@ def test_timestamp_in_nbgraders_format_is_read(tmp_path):
     """Is the timestamp nbgrader collect writes read as UTC, and is lateness counted as nbgrader
     counts it (after the due date plus extension, never negative)?"""
     import datetime
-    from autograder import timestamps
+    from autograder.grading import timestamps
     (tmp_path / "timestamp.txt").write_text("2026-12-01 18:15:30.250000 UTC\n")
     when, problem = timestamps.read_timestamp(tmp_path)
     assert (when, problem) == (datetime.datetime(2026, 12, 1, 18, 15, 30, 250000), None)
@@ -420,7 +420,7 @@ def test_timestamp_in_nbgraders_format_is_read(tmp_path):
 def test_hostile_or_broken_timestamp_files_are_refused(tmp_path):
     """Is a timestamp.txt that is a link, a pipe, a folder, huge, empty or not a time refused
     with a reason (never followed, never blocking), and a missing one simply absent?"""
-    from autograder import timestamps
+    from autograder.grading import timestamps
     secret = tmp_path / "secret.txt"
     secret.write_text("2026-12-01 10:00:00 UTC")
     cases = {

@@ -14,7 +14,9 @@ import sys
 import nbformat
 import pytest
 
-from autograder import assignment, mistakes, nbgrader_cli, samples
+from autograder import assignment
+from autograder.course import nbgrader_cli, samples
+from autograder.grading import mistakes
 
 from conftest import NAME, make_course, nbgrader
 

@@ -13,7 +13,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from autograder import assignment, nbgrader_cli, samples
+from autograder import assignment
+from autograder.course import nbgrader_cli, samples
 
 from conftest import NAME, ROOT, gradebook_scores, make_course, nbgrader
 
@@ -263,7 +264,7 @@ def test_late_work_is_marked_everywhere(batch_course):
     """Is timestamp.txt read, and is late work (against the assignment's due date in the
     gradebook) marked in results.json, grades.csv, the student's feedback page, the
     autograded notebook and `nbgrader export`?"""
-    from autograder.report import feedback_filename
+    from autograder.grading.report import feedback_filename
     course, _, _ = batch_course
     results = _results(course)
     assert results["duedate"] == "2026-12-01T17:00:00+00:00"

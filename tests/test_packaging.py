@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder import assignment, grader, samples
+from autograder import assignment
+from autograder.course import samples
+from autograder.grading.settings import parse_args
 
 from conftest import NAME, ROOT, make_course
 
@@ -85,11 +87,11 @@ def test_documented_nbgrader_commands_release_grade_feed_back_and_export(nbgrade
 def test_batch_grader_finds_the_assignment_untold(tmp_path):
     """Does `python -m autograder grade` know the assignment without --assignment or config?"""
     course = make_course(tmp_path / "course")
-    settings = grader.parse_args([str(course / "submitted"), "--out", str(tmp_path / "out"),
+    settings = parse_args([str(course / "submitted"), "--out", str(tmp_path / "out"),
                                   "--course", str(course)])
     assert settings.assignment == NAME == assignment.ASSIGNMENT
     assert (course / "source" / settings.assignment).is_dir()  # the folder nbgrader reads
-    told = grader.parse_args([str(course / "submitted"), "--out", str(tmp_path / "out"),
+    told = parse_args([str(course / "submitted"), "--out", str(tmp_path / "out"),
                               "--course", str(course), "--assignment", "other"])
     assert told.assignment == "other"
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import assignment, nbgrader_cli, samples
+from autograder import assignment
+from autograder.course import nbgrader_cli, samples
 
 from conftest import NAME, ROOT, make_course
 

@@ -1,4 +1,4 @@
-"""Tests for autograder.report: the files the batch grader leaves behind."""
+"""Tests for autograder.grading.report: the files the batch grader leaves behind."""
 from __future__ import annotations
 
 import copy
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import mistakes, report
-from autograder.report import FUNCTIONS, PLOT_FILES, feedback_filename, write_outputs
+from autograder.grading import mistakes, report
+from autograder.grading.report import feedback_filename, FUNCTIONS, PLOT_FILES, write_outputs
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -322,7 +322,7 @@ def _class_with_diagnoses():
 
 def test_every_diagnosis_code_has_words_and_a_hint():
     """Does every code the grader can give (known mistakes, crashes, notes) have a meaning in
-    words and a hint, all written in autograder/mistakes.py?"""
+    words and a hint, all written in autograder/grading/mistakes.py?"""
     errors = ["NameError: name 'Waa' is not defined", "NameError: name 'foo' is not defined",
               "NotImplementedError: stub", "OracleMismatch: x called y: call 2 differs in a_prev",
               "TypeError: f() takes 2 positional arguments but 3 were given",

@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import samples
+from autograder.course import samples
 
 from conftest import NAME, make_course
 from test_attacks import KIT, grade_cmd, grader_env, run_grader
@@ -165,31 +165,32 @@ def test_a_grader_fault_costs_no_grade_and_is_retried(tmp_path, monkeypatch):
     """When the grader itself fails on one submission (a bug of ours, not the student's), are
     the others graded and journaled, is that one reported as not graded and kept out of the
     journal, and does the next run grade it?"""
-    from autograder import grader
+    from autograder.grading import batch, faults, judge, submissions
+    from autograder.grading.settings import parse_args
     submitted = tmp_path / "submitted"
     write_all(submitted)
     argv = [str(submitted), "--out", str(tmp_path / "out"), "--jobs", "2", "--no-gradebook",
             "--no-progress"]
-    real = grader.judge_submission
+    real = judge.judge_submission
     victim = STUDENTS["s03"]
 
     def faulty(sources, problems, observations):
         if sources == faulty.target:
             raise RuntimeError("a bug in the judge")
         return real(sources, problems, observations)
-    faulty.target = grader.read_submission(submitted / "s03" / NAME / f"{NAME}.ipynb")[0]
+    faulty.target = submissions.read_submission(submitted / "s03" / NAME / f"{NAME}.ipynb")[0]
     assert victim == STUDENTS["s09"]  # the same plan: both students meet the fault
-    monkeypatch.setattr(grader, "judge_submission", faulty)
+    monkeypatch.setattr(judge, "judge_submission", faulty)
     logged = []
-    first = grader.grade(grader.parse_args(argv), log=logged.append)
+    first = batch.grade(parse_args(argv), log=logged.append)
     assert first["not_graded"] == ["s03", "s09"]
-    assert first["students"]["s03"]["error"] == grader.GRADER_FAULT
+    assert first["students"]["s03"]["error"] == faults.GRADER_FAULT
     assert any("s03: the grader failed" in line and "a bug in the judge" in line for line in logged)
     assert len(list((tmp_path / "out" / ".journal").glob("*.json"))) == len(STUDENTS) - 2
 
-    monkeypatch.setattr(grader, "judge_submission", real)
+    monkeypatch.setattr(judge, "judge_submission", real)
     logged.clear()
-    second = grader.grade(grader.parse_args(argv), log=logged.append)
+    second = batch.grade(parse_args(argv), log=logged.append)
     assert second["not_graded"] == []
     assert f"{len(STUDENTS) - 2} unchanged submission(s) kept from the journal" in logged
     assert second["students"]["s03"]["error"] is None

@@ -35,7 +35,11 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import assignment, grader, samples, structure, untrusted, verdict
+from autograder import assignment
+from autograder.course import samples
+from autograder.grading import judge, untrusted, verdict
+from autograder.grading.runner import _load_results
+from autograder.sandbox import structure
 
 from conftest import NAME, make_course, nbgrader
 from test_attacks import KIT, grader_env, grade_cmd
@@ -277,7 +281,7 @@ def test_odd_folder_names_get_full_marks_and_a_feedback_page(batch):
     for name in ODD_NAMES:
         entry = batch["results"]["students"][name]
         assert entry["error"] is None and entry["total"] == FULL, (name, entry)
-        from autograder import report
+        from autograder.grading import report
         assert (out / "feedback" / report.feedback_filename(name)).is_file(), name
 
 
@@ -354,7 +358,7 @@ def test_millions_of_tiny_entries_cost_the_parent_little():
     data = _header_file(header)
     tracemalloc.start()
     try:
-        obs = grader._load_results(data, "rnn_cell_forward", "oracle")
+        obs = _load_results(data, "rnn_cell_forward", "oracle")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -400,7 +404,7 @@ def test_keys_outside_the_expected_structure_are_dropped():
             assert screened[key] == value
         else:
             assert np.array_equal(screened[key], value) and screened[key].dtype == value.dtype
-    assert grader._judge(function, screened).passed
+    assert judge._judge(function, screened).passed
 
 
 def test_an_array_of_an_unexpected_shape_keeps_no_numbers():
@@ -413,7 +417,7 @@ def test_an_array_of_an_unexpected_shape_keeps_no_numbers():
     tracemalloc.start()
     try:
         screened = verdict.screen(function, "oracle", sent)
-        result = grader._judge(function, screened)
+        result = judge._judge(function, screened)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -429,11 +433,11 @@ def test_a_failing_judge_costs_one_function_with_a_grader_fault_message(monkeypa
         raise KeyError("internal")
     monkeypatch.setattr(verdict, "judge", broken)
     obs = {f: _honest_obs(f) for f in assignment.FUNCTIONS}
-    grader._JUDGED.clear()
+    judge._JUDGED.clear()
     try:
-        entry = grader.judge_submission(dict.fromkeys(assignment.FUNCTIONS, ""), {}, obs)
+        entry = judge.judge_submission(dict.fromkeys(assignment.FUNCTIONS, ""), {}, obs)
     finally:
-        grader._JUDGED.clear()
+        judge._JUDGED.clear()
     for f in assignment.FUNCTIONS:
         r = entry["functions"][f]
         assert r["score"] == 0.0 and "GRADER_FAULT" in r["diagnosis"]

@@ -1,4 +1,4 @@
-"""Attacks on autograder.sandbox, the isolation layer of the batch grader.
+"""Attacks on autograder.sandbox.isolation, the isolation layer of the batch grader.
 
 Every test is a question about one attack or guarantee and asserts the exact
 outcome.  Whatever this machine cannot provide is skipped with a reason that
@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import sandbox as sb
-from autograder.sandbox import (
+from autograder.sandbox import isolation as sb
+from autograder.sandbox.isolation import (
     ChildResult,
     Isolation,
     Limits,
@@ -747,10 +747,10 @@ def test_two_graders_on_one_machine_never_share_a_slot():
     processes a fork server kills), and is a slot free again once its holder is gone?"""
     import subprocess
     import sys
-    from autograder import sandbox
+    from autograder.sandbox import isolation as sandbox
     held = []
     mine = sandbox.claim_slots(2, held)
-    code = ("from autograder import sandbox; held = []; "
+    code = ("from autograder.sandbox import isolation as sandbox; held = []; "
             "print(sandbox.claim_slots(2, held))")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     theirs = eval(other.stdout)  # a printed list of ints
@@ -766,7 +766,7 @@ def test_slot_locks_refuse_a_folder_that_is_not_private(tmp_path, monkeypatch):
     """Is a lock folder that is a link, or open to others, refused with a message saying what
     to do, instead of being written into?"""
     import os
-    from autograder import sandbox
+    from autograder.sandbox import isolation as sandbox
     target = tmp_path / "elsewhere"
     target.mkdir()
     link = tmp_path / "locks"
@@ -787,7 +787,7 @@ def test_slot_locks_refuse_a_folder_that_is_not_private(tmp_path, monkeypatch):
 def test_the_isolation_probe_runs_in_a_slot_no_grader_holds(tmp_path, monkeypatch):
     """Does the isolation probe run as the uid of a slot that it holds itself, not as the uid
     of a slot a running grader holds (whose process budget and clean-up it would share)?"""
-    from autograder import sandbox
+    from autograder.sandbox import isolation as sandbox
     if os.geteuid() != 0:
         pytest.skip("slot uids exist only when the grader runs as root")
     monkeypatch.setattr(sandbox, "SLOT_LOCK_DIR", tmp_path / "locks")
@@ -813,14 +813,14 @@ def test_the_isolation_probe_runs_in_a_slot_no_grader_holds(tmp_path, monkeypatc
 # the grader without a mount namespace (issue 10)
 # ---------------------------------------------------------------------------
 
-_NO_BWRAP = ("import sys; from autograder import sandbox; sandbox.bwrap_binary = lambda: None; "
-             "from autograder import grader; sys.exit(grader.main(sys.argv[1:]))")
+_NO_BWRAP = ("import sys; from autograder.sandbox import isolation; isolation.bwrap_binary = lambda: None; "
+             "from autograder.grading import cli; sys.exit(cli.main(sys.argv[1:]))")
 
 
 def _samples(tmp_path, *students):
     """tmp_path/submitted with the bundled sample submissions of these students only (made
     from the release, as the demo makes them: a clean clone has no submitted/)."""
-    from autograder import samples
+    from autograder.course import samples
     made = tmp_path / "samples"
     samples.write_submissions(made, COURSE_DIR / "release" / "rnn_step_by_step" / "rnn_step_by_step.ipynb")
     submitted = tmp_path / "submitted"
@@ -900,7 +900,10 @@ def test_results_record_the_mount_namespace(tmp_path):
 # the fork server: one student against the next, the oracle, the host, time (issue 11)
 # ---------------------------------------------------------------------------
 
-from autograder import assignment, grader, verdict  # noqa: E402
+from autograder import assignment  # noqa: E402
+from autograder.grading import cli, judge, verdict  # noqa: E402
+from autograder.grading.runner import budget_seconds, Runner, unit_wait_seconds, write_payloads  # noqa: E402
+from autograder.grading.settings import parse_args  # noqa: E402
 
 FUNCTIONS = list(assignment.FUNCTIONS)
 TEST_TIMEOUT = 2.0
@@ -913,12 +916,12 @@ def slot_runner(tmp_path_factory):
     _require(iso.bubblewrap, "a mount namespace (bubblewrap)", iso)
     payloads = tmp_path_factory.mktemp("payloads")
     os.chmod(payloads, 0o755)
-    grader.write_payloads(payloads)
+    write_payloads(payloads)
     for f in payloads.iterdir():
         os.chmod(f, 0o644)
-    settings = grader.parse_args([str(COURSE_DIR), "--out", str(tmp_path_factory.mktemp("out")),
+    settings = parse_args([str(COURSE_DIR), "--out", str(tmp_path_factory.mktemp("out")),
                                   "--jobs", "1", "--timeout", str(TEST_TIMEOUT), "--no-gradebook"])
-    runner = grader.Runner(settings, payloads)
+    runner = Runner(settings, payloads)
     yield runner
     runner.close()
 
@@ -945,7 +948,7 @@ def _with(function, code, where="top"):
 
 
 def _grade(runner, sources):
-    entry = grader.grade_one(runner, sources, {}, None)
+    entry = judge.grade_one(runner, sources, {}, None)
     return {f: entry["functions"][f] for f in FUNCTIONS}
 
 
@@ -1165,7 +1168,7 @@ def _answer_digests(function):
 def _observe_and_grade(runner, sources):
     """(the raw observations of `sources`, {function: results entry}) from one grading."""
     observations = runner.observe(sources)
-    entry = grader.judge_submission(sources, {}, observations)
+    entry = judge.judge_submission(sources, {}, observations)
     return observations, {f: entry["functions"][f] for f in FUNCTIONS}
 
 
@@ -1292,7 +1295,7 @@ def test_a_submission_has_a_total_time_budget(slot_runner):
     took = time.monotonic() - start
     for f, r in result.items():
         assert "TimeoutError" in r["message"], (f, r)
-    assert took <= grader.budget_seconds(TEST_TIMEOUT) + grader.unit_wait_seconds(TEST_TIMEOUT), took
+    assert took <= budget_seconds(TEST_TIMEOUT) + unit_wait_seconds(TEST_TIMEOUT), took
     assert _full(_grade(slot_runner, _honest()))
 
 

@@ -18,7 +18,8 @@ import pytest
 
 import rnn_checks
 import rnn_utils
-from autograder import assignment, cases, compare
+from autograder import assignment, cases
+from autograder.sandbox import compare
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = assignment.ASSIGNMENT
@@ -337,7 +338,7 @@ def test_the_limited_kernel_is_installed_once_as_a_user_kernelspec(tmp_path, mon
     alone when it is already right, and can jupyter_client then find it?"""
     from jupyter_client.kernelspec import KernelSpecManager
 
-    from autograder import limited_kernel
+    from autograder.course import kernel as limited_kernel
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path))
     folder, written = limited_kernel.install_user()
     assert written and folder == tmp_path / "kernels" / limited_kernel.KERNEL_NAME
@@ -345,4 +346,4 @@ def test_the_limited_kernel_is_installed_once_as_a_user_kernelspec(tmp_path, mon
     assert limited_kernel.install_user() == (folder, False)
     assert (folder / "kernel.json").stat().st_mtime_ns == before
     spec = KernelSpecManager().get_kernel_spec(limited_kernel.KERNEL_NAME)
-    assert spec.argv[:3] == [sys.executable, "-m", "autograder.limited_kernel"]
+    assert spec.argv[:3] == [sys.executable, "-m", "autograder.course.kernel"]

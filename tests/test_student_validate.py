@@ -18,7 +18,8 @@ import sys
 import nbformat
 import pytest
 
-from autograder import assignment, nbgrader_cli, samples
+from autograder import assignment
+from autograder.course import nbgrader_cli, samples
 
 from conftest import NAME, make_course, nbgrader
 

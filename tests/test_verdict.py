@@ -1,7 +1,10 @@
 """Does the grading core judge fairly and explain failures?  (in-process, no sandbox)"""
 import pytest
 
-from autograder import assignment, engine, mistakes, samples, verdict
+from autograder import assignment
+from autograder.course import samples
+from autograder.grading import mistakes, verdict
+from autograder.sandbox import engine
 
 
 def grade_in_process(function, sources):
@@ -131,20 +134,19 @@ def test_remembered_verdicts_are_the_verdicts_of_those_observations():
     observations, text that embeds the next key included, share a digest?"""
     import numpy as np
 
-    from autograder import grader
-    from autograder import verdict as v
+    from autograder.grading import judge, verdict as v
     function = "rnn_cell_forward"
     right, _ = grade_in_process(function, assignment.reference_sources())
     wrong = {k: (x * 2 if isinstance(x, np.ndarray) and x.dtype.kind == "f" else x)
              for k, x in right.items()}
-    grader._JUDGED.clear()
+    judge._JUDGED.clear()
     for obs in (right, wrong, right, wrong):
-        assert grader._judge(function, obs).as_dict() == v.judge(function, obs).as_dict()
-    assert grader._judge(function, right).passed and not grader._judge(function, wrong).passed
-    assert len(grader._JUDGED) == 2
+        assert judge._judge(function, obs).as_dict() == v.judge(function, obs).as_dict()
+    assert judge._judge(function, right).passed and not judge._judge(function, wrong).passed
+    assert len(judge._JUDGED) == 2
     a = {"c0/oracle/error#": "x", "c1/oracle/error#": "y"}
     b = {"c0/oracle/error#": "x" + "\0" * 9 + "c1/oracle/error#" + "y"}
     c = {"c0/oracle/out#": np.zeros(2), "c1": np.zeros(1)}
     d = {"c0/oracle/out#": np.zeros(3)}
-    digests = {grader._digest(o) for o in (a, b, c, d, right, wrong)}
+    digests = {judge._digest(o) for o in (a, b, c, d, right, wrong)}
     assert len(digests) == 6

@@ -44,7 +44,7 @@ def data_file():
 
 
 # |got - expected| <= ATOL + RTOL * |expected|: the batch grader's tolerances
-# (autograder/compare.py; a test checks that they are the same).
+# (autograder/sandbox/compare.py; a test checks that they are the same).
 RTOL, ATOL = 1e-5, 1e-7
 
 # ---------------------------------------------------------------------------

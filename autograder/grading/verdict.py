@@ -1,7 +1,7 @@
 """Judge observations against the reference, and explain failures.
 
 This is the trusted side: it never runs student code.  It runs only the
-reference and the known-mistake variants (autograder.mistakes).
+reference and the known-mistake variants (autograder.grading.mistakes).
 """
 import copy
 import functools
@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import assignment, cases, mistakes, structure
-from .compare import compare, matches
+from .. import assignment, cases
+from . import mistakes
+from ..sandbox import structure
+from ..sandbox.compare import compare, matches
 
 
 @dataclass
@@ -361,7 +363,7 @@ def run_passes(function, obs, mode):
 def _run_variant(source, function, case_index, mode):
     """Run a known-mistake variant (trusted code) on a copy of one case's arguments: with an
     oracle for its cell function, as the student's function ran, or with the reference's."""
-    from . import engine
+    from ..sandbox import engine
     ns = assignment.new_namespace()
     for code in _compiled_references():
         exec(code, ns)
@@ -435,7 +437,7 @@ def diagnose(function, case_index, student_flat, student_error, mode="oracle"):
     found = []
     for ms in cover:
         found += [m for m in ms if m not in found]
-    from .compare import label
+    from ..sandbox.compare import label
     return found, [label(function, o) for o in wrong if o in left]
 
 

@@ -243,7 +243,7 @@ def _host_paths():
     a message cut short may end inside one (so the home folder counts on its own too)."""
     import re
     import sysconfig
-    from . import assignment
+    from .. import assignment
     found = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
              str(assignment.ROOT), os.path.expanduser("~")}
     for name in ("prefix", "exec_prefix", "base", "installed_base", "LIBDIR", "BINDIR"):

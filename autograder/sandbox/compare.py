@@ -1,6 +1,6 @@
 """Compare a function's results with the reference's, and say where they differ.
 
-Both sides are flattened (autograder.structure), so the same code compares
+Both sides are flattened (autograder.sandbox.structure), so the same code compares
 results inside the notebook kernel and results sent back by a sandboxed child.
 """
 from dataclasses import dataclass

@@ -3,7 +3,7 @@
     python -m autograder demo
 
 1. builds source/ and release/ from the teacher notebook (python -m autograder build);
-2. writes the sample submissions (autograder.samples) to submitted/, nbgrader's layout;
+2. writes the sample submissions (autograder.course.samples) to submitted/, nbgrader's layout;
 3. grades them with `nbgrader autograde`, which fills the gradebook;
 4. grades them again with the sandboxed batch grader, which writes grading-output/
    (results.json, grades.csv, feedback/, report/);
@@ -12,7 +12,9 @@
 import shutil
 import sys
 
-from . import assignment, build, grader, nbgrader_cli, samples
+from .. import assignment
+from ..grading import cli
+from . import build, nbgrader_cli, samples
 
 ROOT = assignment.ROOT
 NAME = assignment.ASSIGNMENT
@@ -21,7 +23,7 @@ NAME = assignment.ASSIGNMENT
 def nbgrader_scores(course):
     """{student: {function: score}} as nbgrader autograde recorded them."""
     from nbgrader.api import Gradebook
-    from .grader import course_config
+    from ..grading.settings import course_config
     out = {}
     with Gradebook(course_config(course)["db_url"]) as gb:
         for student in samples.SAMPLES:
@@ -35,8 +37,8 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
-    from . import limited_kernel
-    limited_kernel.install()  # nbgrader_config.py grades in this kernel
+    from . import kernel
+    kernel.install()  # nbgrader_config.py grades in this kernel
     say("== 1. build source/ and release/ from notebooks/")
     build.build(ROOT, log=lambda msg: None)
     say("== 2. write the sample submissions to submitted/")
@@ -50,7 +52,7 @@ def main(argv):
     theirs = nbgrader_scores(ROOT)
     say("== 4. python -m autograder grade submitted --out grading-output (sandboxed)")
     out = ROOT / "grading-output"
-    status = grader.main([str(submitted), "--out", str(out)])
+    status = cli.main([str(submitted), "--out", str(out)])
     if status != 0:
         return status
     import json

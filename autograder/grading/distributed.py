@@ -2,21 +2,21 @@
 
     python -m autograder grade SUBMITTED_DIR --out OUT_DIR --dask tcp://HOST:8786
 
-:class:`DaskRunner` has the interface of :class:`autograder.grader.Runner`
+:class:`DaskRunner` has the interface of :class:`autograder.grading.runner.Runner`
 (``observe(sources) -> {function: observations}``), so the batch loop of
-``grader.grade()`` does not change: it still reads the submissions, judges
+``grading.batch.grade()`` does not change: it still reads the submissions, judges
 the observations and is the only writer of results.json, the journal and the
 gradebook.  Only the step "RunInSandbox" moves: ``observe`` sends the
 student's cell sources (plain strings) to a Dask worker, and the worker runs
 the very same isolated child as a local batch, through
-``grader.Runner(settings, payload_dir).observe(sources)``.  What comes back is
+``runner.Runner(settings, payload_dir).observe(sources)``.  What comes back is
 the observations dict (numpy arrays), which Dask ships as it is.
 
 Student code therefore only ever runs inside the sandbox of a worker machine,
 never in the Dask worker process itself, nor in the scheduler, nor here.
 
 Each worker process, on its first task, writes the case payloads once into
-its own temporary directory (``grader.write_payloads``) and keeps a Runner
+its own temporary directory (``runner.write_payloads``) and keeps a Runner
 for the rest of its life.  Every task carries a digest of the payloads this
 grader wrote; a worker whose own payloads differ (a different version of the
 kit is installed there) refuses to grade instead of grading against other
@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import sandbox
+from ..sandbox import isolation
 
 __all__ = ["DaskRunner", "start_local_cluster", "payload_digest", "observe_on_worker", "worker_slots",
            "KitMismatch"]
@@ -90,11 +90,11 @@ def _worker_threads(default):
 def _payloads():
     """This process's copy of the case payloads (written on first use) and their digest."""
     if _state["payload_dir"] is None:
-        from . import grader
+        from . import runner
         directory = tempfile.mkdtemp(prefix="grade-cases-")
         atexit.register(shutil.rmtree, directory, True)
         os.chmod(directory, 0o755)
-        grader.write_payloads(directory)
+        runner.write_payloads(directory)
         for f in Path(directory).iterdir():
             os.chmod(f, 0o644)
         _state["payload_dir"] = directory
@@ -107,7 +107,7 @@ def _slot_queue(threads):
     Runners (two batches graded at once, with other settings, never share a slot)."""
     if _state["slots"] is None:
         _state["slots"] = queue.Queue()
-        for slot in sandbox.claim_slots(threads, _state["lock_files"]):
+        for slot in isolation.claim_slots(threads, _state["lock_files"]):
             _state["slots"].put(slot)
     return _state["slots"]
 
@@ -127,8 +127,8 @@ def _close_runners():
 
 
 def _runner(settings, digest):
-    """The cached grader.Runner of this process for these settings."""
-    from . import grader
+    """The cached runner.Runner of this process for these settings."""
+    from . import runner as runners
     with _lock:
         payload_dir, mine = _payloads()
         if digest is not None and digest != mine:
@@ -142,7 +142,7 @@ def _runner(settings, digest):
         if runner is None:
             threads = _worker_threads(settings.jobs)
             slots = _slot_queue(threads)
-            runner = grader.Runner(dataclasses.replace(settings, jobs=threads), payload_dir, slots=slots)
+            runner = runners.Runner(dataclasses.replace(settings, jobs=threads), payload_dir, slots=slots)
             if not _state["runners"]:
                 atexit.register(_close_runners)  # runs before the payloads are removed
             _state["runners"][key] = runner
@@ -155,8 +155,8 @@ def observe_on_worker(settings, sources, digest=None):
 
 
 def _worker_isolation():
-    from . import sandbox
-    return sandbox.detect_isolation().describe()
+    from ..sandbox import isolation
+    return isolation.detect_isolation().describe()
 
 
 # ---------------------------------------------------------------------------
@@ -165,7 +165,7 @@ def _worker_isolation():
 
 
 class DaskRunner:
-    """grader.Runner's interface; the children run on the workers of a Dask cluster.
+    """runner.Runner's interface; the children run on the workers of a Dask cluster.
 
     ``address`` is the scheduler's address (``tcp://HOST:8786``); a
     ``distributed.Client`` or a cluster object is accepted too.  ``observe``

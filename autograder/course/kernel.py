@@ -53,7 +53,7 @@ def apply_limits():
 
 def kernel_spec():
     """The text of kernel.json: this Python, running this module."""
-    spec = {"argv": [sys.executable, "-m", "autograder.limited_kernel", "-f", "{connection_file}"],
+    spec = {"argv": [sys.executable, "-m", "autograder.course.kernel", "-f", "{connection_file}"],
             "display_name": "Python 3 (limited, for grading)", "language": "python",
             "metadata": {"debugger": False}}
     return json.dumps(spec, indent=1) + "\n"

@@ -1,10 +1,10 @@
 """The class report's figures, kept between batches and drawn again only when their data change.
 
-A figure of the report (autograder.report) is a pure function of its data: the same
+A figure of the report (autograder.grading.report) is a pure function of its data: the same
 totals, pass rates or diagnosis counts give the same PNG bytes.  Drawing the three of
 them costs the matplotlib import and about half a second of drawing, so
 ``png(folder, draw, *data)`` keeps each PNG in ``folder`` (the grader's cache folder,
-see autograder.casecache) under a digest of the drawing function, its data, the source
+see autograder.grading.casecache) under a digest of the drawing function, its data, the source
 of the module that draws it and the matplotlib version.  A batch whose figures' data did
 not change (an empty class, a batch that kept every student from the journal, the same
 class graded again) writes the figures it drew before and never imports matplotlib.

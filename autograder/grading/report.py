@@ -75,7 +75,7 @@ in a message is cut out before rendering (see ``_redact``)."""
 def diagnosis_info(code: str, function: str | None = None) -> dict:
     """What a diagnosis code means, for a page: {code, title, hint (what to do), note}.
 
-    The words come from autograder/mistakes.py, the one place where each mistake and its
+    The words come from autograder/grading/mistakes.py, the one place where each mistake and its
     hint are written down.  ``note`` is true for codes that are notes, not mistakes
     (INHERITS: right, but failed with the student's own cell function), which the class
     report lists apart and never counts as mistakes."""
@@ -211,7 +211,7 @@ def _redact(text: str) -> str:
 
 def _csv_safe(text: Any) -> str:
     """A CSV cell a spreadsheet shows as plain text: no formula start (=, +, -, @, tab,
-    CR), no control, bidi or surrogate character (see autograder.untrusted.csv_field)."""
+    CR), no control, bidi or surrogate character (see autograder.grading.untrusted.csv_field)."""
     return untrusted.csv_field(text)
 
 
@@ -270,7 +270,7 @@ def _student_view(student_id: str, entry: dict | None, functions: list[str]) -> 
         "percent": (100.0 * total / max_total) if max_total > 0 else None,
         "error": _redact(str(error)) if error not in (None, "") else None,
         "functions": rows,
-        # when it was handed in (autograder.timestamps), and how late
+        # when it was handed in (autograder.grading.timestamps), and how late
         "submitted_at": str(entry.get("submitted_at") or ""),
         "late": bool(entry.get("late")),
         "late_by": _late_by(entry.get("seconds_late")) if entry.get("late") else "",
@@ -690,7 +690,7 @@ def write_outputs(results: dict, out_dir: Path, figure_cache: Path | None = None
     """Write results.json, grades.csv, feedback pages and the class report.
 
     ``figure_cache`` -- folder where drawn figures are kept and reused while their data
-    do not change (autograder.figurecache); None: always draw.
+    do not change (autograder.grading.figurecache); None: always draw.
 
     ``results`` is the grader's results dict (see the module docstring of the
     grader for its shape).  ``out_dir`` is created if needed.  Existing files

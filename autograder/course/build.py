@@ -33,7 +33,7 @@ import nbformat
 import rnn_checks
 import rnn_utils
 
-from . import assignment, cases
+from .. import assignment, cases
 
 ROOT = assignment.ROOT
 NAME = assignment.ASSIGNMENT
@@ -289,8 +289,8 @@ def main(argv):
         return 0
     state = build()
     print(f"Built {state.source_dir.relative_to(ROOT)} and {state.release_dir.relative_to(ROOT)}.")
-    from . import limited_kernel
-    folder, changed = limited_kernel.install_user()
-    print(f"Kernel {limited_kernel.KERNEL_NAME!r} {'installed in' if changed else 'already in'} "
+    from . import kernel
+    folder, changed = kernel.install_user()
+    print(f"Kernel {kernel.KERNEL_NAME!r} {'installed in' if changed else 'already in'} "
           f"{folder} (nbgrader autograde and validate run in it).")
     return 0

@@ -112,7 +112,7 @@ class AutogradedWriter:
 
     def build(self, entry: dict, sources: dict, problems: dict) -> dict:
         """The autograded notebook of one student, as a JSON-ready dict."""
-        from . import assignment as kit
+        from .. import assignment as kit
         nb = json.loads(json.dumps(self.release))  # a deep copy
         functions = set(kit.FUNCTIONS)
         for cell in nb["cells"]:
@@ -139,16 +139,17 @@ class AutogradedWriter:
 
     def write(self, student: str, entry: dict) -> Path:
         """Write autograded/<student>/<assignment>/<notebook>.ipynb and copy the stamp files."""
-        from . import grader
+        from .. import assignment as kit
+        from . import submissions
         if not student or "/" in student or student in (".", ".."):
             raise ValueError(f"not a student folder name: {student!r}")
         folder = self.submitted / student / self.assignment
         sources, problems = {}, {}
         if not entry.get("error"):
             try:
-                sources, problems = grader.read_submission(grader.notebook_path(folder, self.assignment))
-            except grader.SubmissionError as error:  # changed since it was graded
-                problems = {name: str(error) for name in grader.assignment.FUNCTIONS}
+                sources, problems = submissions.read_submission(submissions.notebook_path(folder, self.assignment))
+            except submissions.SubmissionError as error:  # changed since it was graded
+                problems = {name: str(error) for name in kit.FUNCTIONS}
         path = autograded_path(self.course, student, self.assignment, self.notebook)
         data = json.dumps(self.build(entry, sources, problems), indent=1, ensure_ascii=False) + "\n"
         _atomic_write(path, data.encode("utf-8"))

@@ -2,7 +2,7 @@
 
 Each entry rewrites the teacher's solution of one function (read from the
 teacher notebook, never copied here) by exact text replacements.  The
-diagnosis (autograder.verdict.diagnose) runs the variants of a failing
+diagnosis (autograder.grading.verdict.diagnose) runs the variants of a failing
 function on the failing case, with the same oracle for the cell function as
 the student's run had, and names those whose results equal the student's:
 whole results first, then output by output (one variant, or two together,
@@ -19,7 +19,7 @@ corpus of buggy functions written the way students write them.
 """
 from dataclasses import dataclass
 
-from . import assignment
+from .. import assignment
 
 
 @dataclass(frozen=True)
@@ -355,7 +355,7 @@ def variant_source(mistake):
         count = source.count(old)
         if count != 1:
             raise ValueError(f"{mistake.code}: {old!r} occurs {count} times in the reference "
-                             f"{mistake.function}; update autograder/mistakes.py")
+                             f"{mistake.function}; update autograder/grading/mistakes.py")
         source = source.replace(old, new)
     return source
 

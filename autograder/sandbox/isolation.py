@@ -37,7 +37,7 @@ plain
     Only the unprivileged user and the resource limits.
 
 The batch grader refuses to run without a mount namespace unless told
-``--allow-weak-isolation`` (see grader.Runner.check_isolation).
+``--allow-weak-isolation`` (see autograder.grading.runner.Runner.check_isolation).
 
 In every layer the child gets: a scrubbed environment, ``/dev/null`` as
 stdin, its own session / process group, the rlimits of :class:`Limits`
@@ -750,7 +750,7 @@ def _plan(
     account = _account(iso.user)
     # A server (spawn_isolated(server=True)) under bubblewrap keeps root and only the
     # capabilities it needs to make one set of namespaces per job and drop its children to
-    # the sandbox user (autograder/forkserver.py); it owns the workdir.
+    # the sandbox user (autograder/sandbox/forkserver.py); it owns the workdir.
     privileged_server = server and iso.bubblewrap and os.geteuid() == 0 and account is not None
     if account is not None and os.geteuid() == 0 and not privileged_server:
         _chown_tree(Path(wd), account.uid, account.gid)

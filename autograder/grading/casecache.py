@@ -9,11 +9,11 @@ file and a warm start reads that file instead:
     setup          the setup cell's source
     functions      [(name, points, reference source)] in notebook order
     prepared       {function: [cases.Prepared]}: inputs, reference answers, recorded calls
-    payloads       {function: (bytes of its inputs npz, of its oracle-calls npz) (grader.make_payload)}
+    payloads       {function: (bytes of its inputs npz, of its oracle-calls npz) (grading.payloads.make_payload)}
 
 The file is **keyed** by a digest of the teacher notebook's bytes, the grader's version
-(grader.GRADER_VERSION), the numpy and Python versions, and the source of every module
-that computes what it holds (cases, assignment, structure, grader, rnn_utils, this
+(grading.version.GRADER_VERSION), the numpy and Python versions, and the source of every module
+that computes what it holds (cases, assignment, structure, payloads, version, rnn_utils, this
 module).  Any change rebuilds it.
 
 The file is **not trusted blindly**.  It is used only when it and its folder belong to
@@ -46,15 +46,16 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import assignment, cases
+from .. import assignment, cases
 
 ENV = "RNN_STEP_BY_STEP_CACHE"
 MAGIC = b"rnn-step-by-step case cache, format 1\n"
 MAX_HEADER = 4096
 # The modules whose code decides what the cache holds (their source is part of the key).
-_CODE = [Path(__file__).resolve().parent / f"{name}.py"
-         for name in ("assignment", "cases", "casecache", "grader", "structure")] + \
-        [assignment.ROOT / "rnn_utils.py"]
+_PACKAGE = Path(__file__).resolve().parent.parent  # autograder/
+_CODE = [_PACKAGE / name for name in
+         ("assignment.py", "cases.py", "grading/casecache.py", "grading/payloads.py",
+          "grading/version.py", "sandbox/structure.py")] + [assignment.ROOT / "rnn_utils.py"]
 
 
 def default_dir():
@@ -81,12 +82,12 @@ class Bundle:
 def key(notebook=assignment.TEACHER_NOTEBOOK):
     """The digest a cache file must carry to be used for this teacher notebook and grader."""
     import numpy
-    from . import grader
+    from . import version
     h = hashlib.sha256(MAGIC)
 
     def part(label, data):
         h.update(label.encode() + b"\0" + len(data).to_bytes(8, "little") + data)
-    part("grader version", str(grader.GRADER_VERSION).encode())
+    part("grader version", str(version.GRADER_VERSION).encode())
     part("numpy", numpy.__version__.encode())
     part("python", sys.version.split()[0].encode())
     part("notebook", Path(notebook).read_bytes())
@@ -143,14 +144,14 @@ def ensure(directory, log=None):
 
 def build(notebook, origin):
     """Prepare everything from the teacher notebook (jupytext, the reference runs)."""
-    from . import grader
+    from . import payloads as payload_files
     setup, functions = assignment.parse_teacher_notebook(notebook)
     assignment.use_facts(setup, functions)
     prepared = {f: tuple(cases.compute(c) for c in cases.cases_for(f)) for f in assignment.FUNCTIONS}
     saved = dict(cases.LOADED)
     try:  # make the payloads from exactly these cases
         cases.LOADED.update({p.case: p for ps in prepared.values() for p in ps})
-        payloads = {f: grader.payload_bytes(f) for f in assignment.FUNCTIONS}
+        payloads = {f: payload_files.payload_bytes(f) for f in assignment.FUNCTIONS}
     finally:
         cases.LOADED.clear()
         cases.LOADED.update(saved)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import assignment
+from .. import assignment
 
 # lstm_backward of a student who never carries da_prevt or dc_prevt back to
 # the previous step (seed 001): each step only sees da[:, :, t].

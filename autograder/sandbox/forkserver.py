@@ -9,11 +9,11 @@ loaded, and prints "ready".  Then it reads one job per line on stdin:
      "budget": seconds}
 
 The folder holds job.json (setup cell and the student's cell sources).  A unit
-is one run of one function ("oracle" or "own", see autograder.engine).  The
+is one run of one function ("oracle" or "own", see autograder.sandbox.engine).  The
 server prints one line per unit, in order:
 {"function": name, "run": run, "status": "ok" | "timeout" | "budget" | "signal N" | "exit N"},
 with the unit's results in out_<function>.<run>.obs in the folder
-(autograder.structure.dumps).  After the job it prints {"done": folder}.  When
+(autograder.sandbox.structure.dumps).  After the job it prints {"done": folder}.  When
 its own limits were lowered it prints {"restart": why} instead and exits.
 
 Who holds what (trusted code only, from top to bottom):
@@ -72,12 +72,12 @@ import sys
 import time
 from pathlib import Path
 
-KIT = Path(__file__).resolve().parent.parent
+KIT = Path(__file__).resolve().parents[2]  # the folder that holds autograder/
 sys.path.insert(0, str(KIT))
 if (KIT / "site").is_dir():  # the sandbox's minimal root: numpy is bound there (sandbox.python_layout)
     sys.path.insert(1, str(KIT / "site"))
 
-from autograder import child, engine, structure  # noqa: E402
+from autograder.sandbox import child, engine, structure  # noqa: E402
 
 PR_SET_DUMPABLE = 4
 PR_CAPBSET_DROP = 24
@@ -354,7 +354,7 @@ _WATCHED = ("builtins", "numpy", "numpy.testing")
 
 def _snapshot():
     """What the units of a batch share and student code can rebind: the attributes of the
-    kit's modules (autograder.structure.dumps, say), of builtins and numpy, and which
+    kit's modules (autograder.sandbox.structure.dumps, say), of builtins and numpy, and which
     module object each name of sys.modules is."""
     names = [n for n in list(sys.modules) if n.split(".")[0] == "autograder"] + list(_WATCHED)
     return {name: (sys.modules[name], dict(vars(sys.modules[name])))

@@ -288,7 +288,7 @@ class GradebookWriter:
                  notebook: str | None = None, course_id: str = "",
                  functions: list[str] | None = None, autograded=None) -> None:
         """autograded -- an object whose write(student_id, entry) is called after each student
-                         (autograder.autograded.AutogradedWriter), or None"""
+                         (autograder.grading.autograded.AutogradedWriter), or None"""
         if not assignment:
             raise ValueError("results has no 'assignment' name")
         self.assignment = assignment

@@ -2,9 +2,9 @@
 
 This module runs untrusted code.  It is used in two places:
 - inside the notebook kernel by the hidden tests (autograder.notebook), and
-- inside the sandboxed child of the batch grader (autograder.child).
+- inside the sandboxed child of the batch grader (autograder.sandbox.child).
 It only *observes*: results are flattened into plain arrays
-(autograder.structure); judging them is left to autograder.verdict.
+(autograder.sandbox.structure); judging them is left to autograder.grading.verdict.
 
 Each function is run twice per case when it calls another graded function:
 - "oracle": that other function is replaced by an oracle that answers the
@@ -149,7 +149,7 @@ MAX_ORACLE_MESSAGE = 150_000  # below a Unix socket's default buffer: one messag
 def remote_oracle(ask):
     """A maker of stand-ins that hold no answer: each call is sent, as plain arrays, to
     trusted code that holds the recorded calls and checks the arguments (see
-    autograder/forkserver.py, the oracle process), through ask(request bytes) -> reply
+    autograder/sandbox/forkserver.py, the oracle process), through ask(request bytes) -> reply
     bytes.  Returns make(function, dependency, param_names, calls, case) like make_oracle."""
     def make(function, dependency, param_names, calls, case):
         position = [0]
@@ -278,7 +278,7 @@ PRECOMPILE_MAX_CHARS = 256 * 1024
 
 def precompile(setup, sources):
     """Fill the compile cache with every cell of one submission, so that the children forked
-    afterwards (see autograder/forkserver.py) share the code objects.  Compiling
+    afterwards (see autograder/sandbox/forkserver.py) share the code objects.  Compiling
     runs no student code; a cell that does not compile, or is too large to compile here, is
     left for the run itself to compile and report."""
     for name, source in [("setup", setup), *sources.items()]:
@@ -301,7 +301,7 @@ def _compile(source, filename):
     return code
 
 
-#: Set by a runner that times functions (autograder/forkserver.py): cell(name, function) is
+#: Set by a runner that times functions (autograder/sandbox/forkserver.py): cell(name, function) is
 #: a context manager around the top-level code of cell `name` while `function` is graded,
 #: which charges the time of another function's cell to that cell (see CellTimeout).
 CELL_CLOCK = [None]

@@ -1,6 +1,6 @@
 """What the sandboxed children of the batch grader load: case payloads and the timer.
 
-The fork server (autograder/forkserver.py) imports this before any student
+The fork server (autograder/sandbox/forkserver.py) imports this before any student
 code runs.  A child never sees the reference, the expected results or the
 oracle's answers: the payload of a function holds only its case inputs, and
 the answers of the oracle (the reference's results of the calls a correct loop
@@ -14,10 +14,10 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.setrecursionlimit(3000)
 
-from autograder import engine, structure  # noqa: E402
+from autograder.sandbox import engine, structure  # noqa: E402
 
 
 class FunctionTimeout(engine.Interrupt):
