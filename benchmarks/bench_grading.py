@@ -515,7 +515,7 @@ def markdown(report):
              f"Command: `{report['command']}`",
              f"Code: commit {report['code']['commit']}"
              + (" with uncommitted changes in autograder/" if report["code"]["autograder_uncommitted_changes"] else "")
-             + f" (autograder/*.py sha256 {report['code']['autograder_sha256']}); "
+             + f" (autograder/**/*.py sha256 {report['code']['autograder_sha256']}); "
              f"1-minute load average at start {report['load_average_at_start'][0]:.2f}, "
              f"at end {report['load_average_at_end'][0]:.2f}.", "",
              "| N | grader | how | wall (s) | s / submission | submissions / s | peak RSS of tree (MiB) "
@@ -611,13 +611,13 @@ def parse_args(argv):
 
 
 def code_state():
-    """Which grader was measured: the commit, and a digest of autograder/*.py as it is on disk
+    """Which grader was measured: the commit, and a digest of autograder/**/*.py as it is on disk
     (the working tree may hold changes that are not committed)."""
     import hashlib
     import subprocess
     h = hashlib.sha256()
-    for path in sorted((ROOT / "autograder").glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in sorted((ROOT / "autograder").rglob("*.py")):  # every subpackage too
+        h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True, check=True).stdout.strip()

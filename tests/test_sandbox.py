@@ -901,7 +901,7 @@ def test_results_record_the_mount_namespace(tmp_path):
 # ---------------------------------------------------------------------------
 
 from autograder import assignment  # noqa: E402
-from autograder.grading import cli, judge, verdict  # noqa: E402
+from autograder.grading import judge, verdict  # noqa: E402
 from autograder.grading.runner import budget_seconds, Runner, unit_wait_seconds, write_payloads  # noqa: E402
 from autograder.grading.settings import parse_args  # noqa: E402
 

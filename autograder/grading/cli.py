@@ -12,7 +12,7 @@ import sys
 import time
 
 from .. import assignment
-from . import autograded, gradebook, report, timestamps, untrusted
+from . import untrusted
 from .batch import grade
 from .settings import parse_args
 

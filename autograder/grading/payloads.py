@@ -6,7 +6,6 @@ Per function, two npz files (autograder.sandbox.structure, read without pickle):
 only the oracle process of a fork server reads.  autograder.grading.casecache keeps their
 bytes between batches.
 """
-import io
 import json
 
 import numpy as np

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import assignment
-from . import casecache
 
 
 @dataclass
