@@ -5,7 +5,8 @@ batch (SIGKILL, --jobs 1) once at least 3 students are in the journal, start it
 again, and check that the students already graded were kept (their journal
 files untouched), that every student is graded, and that the final results
 equal those of a clean run.  Then: a rerun on unchanged submissions is
-idempotent, and changing one submission regrades exactly that one.
+idempotent (a message cut for length included), and changing one submission
+regrades exactly that one.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -196,3 +198,44 @@ def test_a_grader_fault_costs_no_grade_and_is_retried(tmp_path, monkeypatch):
     assert second["students"]["s03"]["error"] is None
     assert second["students"]["s03"] == second["students"]["s09"]
     assert second["students"]["s03"]["total"] > 0
+
+
+# The grader's command line with a lower MESSAGE_CHARS: the child keeps 500 characters of an
+# exception's text (engine._describe) and the parent at most 2000 of any text a child sends
+# (verdict.screen), so no message of a real batch reaches 8000 characters; below the length
+# of the message below, the cut of a long message is met all the same.
+SHORT_MESSAGE_CHARS = 200
+_SHORT_MESSAGES = ("import sys; from autograder.grading import cli, judge; "
+                   f"judge.MESSAGE_CHARS = {SHORT_MESSAGE_CHARS}; sys.exit(cli.main(sys.argv[1:]))")
+RAISES_AT_LENGTH = """# GRADED FUNCTION: rnn_cell_forward
+
+def rnn_cell_forward(xt, a_prev, parameters):
+    raise ValueError("much too long " * 2000)
+"""
+
+
+def test_a_kept_entry_is_not_cut_again(tmp_path):
+    """Does a rerun that keeps a student from the journal write the same results.json entry
+    as the run that graded them, when one of its messages was cut for length (a function
+    that raises an exception with a very long message)?"""
+    course = make_course(tmp_path / "course")
+    submitted, out = tmp_path / "submitted", tmp_path / "out"
+    release = nbformat.read(str(KIT / "release" / NAME / f"{NAME}.ipynb"), as_version=4)
+    folder = submitted / "verbose" / NAME
+    folder.mkdir(parents=True)
+    nbformat.write(samples.make_notebook(release, {"*": "reference", "rnn_cell_forward": RAISES_AT_LENGTH}),
+                   str(folder / f"{NAME}.ipynb"))
+    command = [sys.executable, "-c", _SHORT_MESSAGES,
+               *grade_cmd(submitted, out, course, "--no-gradebook")[4:]]
+    runs = []
+    for _ in range(2):
+        proc = subprocess.run(command, cwd=KIT, env=grader_env(tmp_path), capture_output=True,
+                              text=True, timeout=900)
+        assert proc.returncode == 0, f"grader exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        runs.append((json.loads((out / "results.json").read_text())["students"]["verbose"], proc.stderr))
+    (first, _), (second, second_stderr) = runs
+    message = first["functions"]["rnn_cell_forward"]["message"]
+    assert "more characters cut]" in message and "much too long" in message, message
+    assert kept(second_stderr) == 1, second_stderr[-2000:]
+    assert second["functions"]["rnn_cell_forward"]["message"][-60:] == message[-60:]
+    assert second == first

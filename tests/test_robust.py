@@ -37,7 +37,7 @@ import pytest
 
 from autograder import assignment
 from autograder.course import samples
-from autograder.grading import judge, untrusted, verdict
+from autograder.grading import judge, submissions, untrusted, verdict
 from autograder.grading.runner import _load_results
 from autograder.sandbox import structure
 
@@ -510,6 +510,62 @@ def test_gradebook_ids_are_valid_and_scores_right(batch):
             assert got == pytest.approx(results[student]["total"]), student
     for student in HONEST_PLANS:
         assert untrusted.gradebook_id(student) == student
+
+
+def test_an_escaped_student_gets_their_own_autograded_notebook(tmp_path):
+    """For a folder whose name is stored in the gradebook under an escaped id, is the
+    autograded notebook written where formgrader opens it (autograded/<gradebook id>/...),
+    made from that folder's own notebook (its solution cells, its timestamp.txt)?"""
+    from nbgrader.api import Gradebook
+    from autograder.grading import autograded
+    course = make_course(tmp_path / "course")  # no gradebook yet: the batch creates it
+    release = nbformat.read(str(RELEASE), as_version=4)
+    plans = {ODD_NAMES[0]: samples.SAMPLES["carol"], ODD_NAMES[7]: samples.SAMPLES["frank"]}
+    stamps = {}
+    for i, (name, plan) in enumerate(plans.items()):
+        assert untrusted.gradebook_id(name) != name
+        write_nb(course / "submitted", name, samples.make_notebook(release, plan))
+        stamps[name] = f"2026-12-01 16:5{i}:00.000000 UTC"
+        (course / "submitted" / name / NAME / "timestamp.txt").write_text(stamps[name])
+    proc = subprocess.run(grade_cmd(course / "submitted", tmp_path / "out", course, jobs=1),
+                          cwd=KIT, env=grader_env(tmp_path), capture_output=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-4000:]
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        # the student ids formgrader finds autograded/<student id>/<assignment>/ by
+        ids = {nb.student.id for nb in gb.notebook_submissions(NAME, NAME)}
+    assert ids == {untrusted.gradebook_id(name) for name in plans}
+    for name in plans:
+        path = autograded.autograded_path(course, untrusted.gradebook_id(name), NAME, NAME)
+        assert path.is_file(), name
+        written = json.loads(path.read_text(encoding="utf-8"))
+        cells = {c["metadata"]["nbgrader"]["grade_id"]: c["source"] for c in written["cells"]
+                 if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") in assignment.FUNCTIONS}
+        own, _ = submissions.read_submission(course / "submitted" / name / NAME / f"{NAME}.ipynb")
+        assert cells == own, name
+        assert (path.parent / "timestamp.txt").read_text() == stamps[name], name
+
+
+def test_an_escaped_students_extension_is_counted(tmp_path):
+    """Is the extension the gradebook holds for an escaped student id counted when a
+    submission in that folder is marked late or on time?"""
+    import datetime
+    from nbgrader.api import Gradebook
+    course = make_course(tmp_path / "course")
+    name = ODD_NAMES[7]
+    release = nbformat.read(str(RELEASE), as_version=4)
+    write_nb(course / "submitted", name, samples.make_notebook(release, {"*": "reference"}))
+    (course / "submitted" / name / NAME / "timestamp.txt").write_text("2026-12-01 17:30:00.000000 UTC")
+    command = grade_cmd(course / "submitted", tmp_path / "out", course, jobs=1)
+    for run in ("first", "second"):
+        proc = subprocess.run(command, cwd=KIT, env=grader_env(tmp_path), capture_output=True, timeout=900)
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-4000:]
+        if run == "first":  # the gradebook now knows the student: due 17:00, one hour more for them
+            with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+                gb.find_assignment(NAME).duedate = datetime.datetime(2026, 12, 1, 17, 0)
+                gb.db.commit()
+                gb.grant_extension(NAME, untrusted.gradebook_id(name), hours=1)
+    entry = json.loads((tmp_path / "out" / "results.json").read_text())["students"][name]
+    assert (entry["late"], entry["seconds_late"]) == (False, 0.0), entry
 
 
 @pytest.mark.parametrize("text, want", [

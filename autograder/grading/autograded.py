@@ -137,24 +137,31 @@ class AutogradedWriter:
             nb["cells"].insert(0, _note_cell("\n".join(notes)))
         return nb
 
-    def write(self, student: str, entry: dict) -> Path:
-        """Write autograded/<student>/<assignment>/<notebook>.ipynb and copy the stamp files."""
+    def write(self, student: str, entry: dict, folder: str | None = None) -> Path:
+        """Write autograded/<student>/<assignment>/<notebook>.ipynb from the submission in
+        submitted/<folder>/<assignment>/ and copy its stamp files.
+
+        student -- the student's id in the gradebook, by which formgrader finds the notebook
+        folder -- the student's folder in submitted/, when the id is not the folder name
+                  itself (a name that is no valid id is escaped: untrusted.gradebook_id)"""
         from .. import assignment as kit
         from . import submissions
-        if not student or "/" in student or student in (".", ".."):
-            raise ValueError(f"not a student folder name: {student!r}")
-        folder = self.submitted / student / self.assignment
+        folder = student if folder is None else folder
+        for name in (student, folder):
+            if not name or "/" in name or name in (".", ".."):
+                raise ValueError(f"not a student folder name: {name!r}")
+        submission = self.submitted / folder / self.assignment
         sources, problems = {}, {}
         if not entry.get("error"):
             try:
-                sources, problems = submissions.read_submission(submissions.notebook_path(folder, self.assignment))
+                sources, problems = submissions.read_submission(submissions.notebook_path(submission, self.assignment))
             except submissions.SubmissionError as error:  # changed since it was graded
                 problems = {name: str(error) for name in kit.FUNCTIONS}
         path = autograded_path(self.course, student, self.assignment, self.notebook)
         data = json.dumps(self.build(entry, sources, problems), indent=1, ensure_ascii=False) + "\n"
         _atomic_write(path, data.encode("utf-8"))
         for name in STAMP_FILES:
-            stamp = _read_small_regular_file(folder / name)
+            stamp = _read_small_regular_file(submission / name)
             if stamp is not None:
                 _atomic_write(path.parent / name, stamp)
         return path

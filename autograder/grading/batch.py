@@ -100,7 +100,9 @@ def grade(settings, log=None, on_entry=None):
                     key, sources, problems, error = load_submission(settings, folder)
                     entry = journal.get(student, key)
                     if entry is not None:
-                        students[student] = entry = clean_entry(entry)
+                        # as finished() cleaned it before journaling it: cleaned again, a
+                        # message cut for length would be cut a second time
+                        students[student] = entry
                         on_entry(student, entry)
                         kept += 1
                         bar.update(1)

@@ -83,10 +83,12 @@ def main(argv):
     extensions = writer.extensions if writer else {}
 
     def on_entry(student, entry):
+        student_id = untrusted.gradebook_id(student)  # a valid nbgrader id for any folder name
         timestamps.annotate(entry, settings.submitted / student / settings.assignment,
-                            duedate, extensions.get(student))
-        if writer is not None:  # a valid nbgrader id for any folder name
-            writer.put(untrusted.gradebook_id(student), entry)
+                            duedate, extensions.get(student_id))  # the gradebook's, by id
+        if writer is not None:
+            # stored under the id; the autograded notebook is made from the folder itself
+            writer.put(student_id, entry, folder=student)
 
     try:
         results = grade(settings, on_entry=on_entry)

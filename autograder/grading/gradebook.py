@@ -287,8 +287,8 @@ class GradebookWriter:
     def __init__(self, course_root: Path, db_url: str | None, assignment: str, *,
                  notebook: str | None = None, course_id: str = "",
                  functions: list[str] | None = None, autograded=None) -> None:
-        """autograded -- an object whose write(student_id, entry) is called after each student
-                         (autograder.grading.autograded.AutogradedWriter), or None"""
+        """autograded -- an object whose write(student_id, entry, folder) is called after each
+                         student (autograder.grading.autograded.AutogradedWriter), or None"""
         if not assignment:
             raise ValueError("results has no 'assignment' name")
         self.assignment = assignment
@@ -348,8 +348,11 @@ class GradebookWriter:
             )
         return cell_max
 
-    def write(self, student_id: str, entry: dict | None) -> None:
-        """Store one student's results entry (their scores are saved by the next commit)."""
+    def write(self, student_id: str, entry: dict | None, folder: str | None = None) -> None:
+        """Store one student's results entry (their scores are saved by the next commit).
+
+        folder -- the student's folder in submitted/ (for the autograded notebook), when it
+                  is not named student_id (untrusted.gradebook_id escaped its name)"""
         student_id = str(student_id)
         entry = entry or {}
         given = {} if entry.get("error") else (entry.get("functions") or {})
@@ -388,7 +391,7 @@ class GradebookWriter:
         self.written += 1
         if self.autograded is not None:
             try:
-                self.autograded.write(student_id, entry)
+                self.autograded.write(student_id, entry, folder)
             except Exception as error:  # noqa: BLE001 -- the scores are saved all the same
                 log.warning("%s: no autograded notebook for formgrader: %s: %s",
                             student_id, type(error).__name__, error)
@@ -492,8 +495,9 @@ class BackgroundWriter:
             except BaseException as error:  # noqa: BLE001
                 self.error = self.error or error
 
-    def put(self, student_id: str, entry: dict) -> None:
-        self.queue.put((student_id, entry))
+    def put(self, student_id: str, entry: dict, folder: str | None = None) -> None:
+        """Queue one entry for GradebookWriter.write(student_id, entry, folder)."""
+        self.queue.put((student_id, entry, folder))
 
     def stop(self) -> None:
         """No more entries: the thread saves what is queued and ends (finish() waits for it)."""

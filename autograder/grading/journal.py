@@ -33,7 +33,8 @@ class Journal:
         return None
 
     def put(self, student, key, entry):
-        """Keep one finished entry; False (and nothing kept) if it cannot be written."""
+        """Keep one finished entry, already cleaned (clean_entry): get() gives it back as it
+        is.  False (and nothing kept) if it cannot be written."""
         path = self._path(student)
         tmp = path.with_suffix(".tmp")
         try:

@@ -3,4 +3,6 @@
 Bump GRADER_VERSION when grading changes, so that neither a journal entry nor a cached
 case made by the old grader is used again.
 """
-GRADER_VERSION = "3"
+GRADER_VERSION = "4"
+# (4: a journaled entry is used as it was kept, so only entries cleaned before they were
+# journaled may be found; a branch of version 3 journaled them uncleaned)
