@@ -54,11 +54,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from autograder import assignment  # noqa: E402
-from autograder.course import samples  # noqa: E402
+from autograder.course import build, samples  # noqa: E402
 from benchmarks import measure, mix  # noqa: E402
 
 NAME = assignment.ASSIGNMENT
-COURSE_FILES = ("notebooks", "rnn_utils.py", "nbgrader_config.py", "source", "release")
+COURSE_FILES = build.INPUTS + ("source", "release")  # what a scratch course copies of the kit
 # Scratch courses keep their own sqlite gradebook (nbgrader_config.py falls back to it).
 ENV = {"NBGRADER_DB_URL": ""}
 CACHE_ENV = "RNN_STEP_BY_STEP_CACHE"  # the batch grader's case cache folder (autograder/grading/casecache.py)

@@ -10,10 +10,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from autograder import assignment  # noqa: E402
-from autograder.course import nbgrader_cli, samples  # noqa: E402
+from autograder.course import build, nbgrader_cli, samples  # noqa: E402
 
 NAME = assignment.ASSIGNMENT
-COURSE_FILES = ("notebooks", "rnn_utils.py", "rnn_checks.py", "nbgrader_config.py", "source", "release")
+COURSE_FILES = build.INPUTS + ("source", "release")  # what a scratch course copies of the kit
 
 
 def pytest_addoption(parser):

@@ -58,12 +58,18 @@ _CODE = [_PACKAGE / name for name in
           "grading/version.py", "sandbox/structure.py")] + [assignment.ROOT / "rnn_utils.py"]
 
 
+def folder(value):
+    """The cache folder a setting names (--case-cache or $RNN_STEP_BY_STEP_CACHE): None for
+    "off" or an empty value, which switch the cache off."""
+    return None if value.strip().lower() in ("", "off") else Path(value)
+
+
 def default_dir():
     """The cache folder when no setting names one: $RNN_STEP_BY_STEP_CACHE, else
     $XDG_CACHE_HOME/rnn-step-by-step, else ~/.cache/rnn-step-by-step; None when off."""
     value = os.environ.get(ENV)
     if value is not None:
-        return None if value.strip().lower() in ("", "off") else Path(value)
+        return folder(value)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "rnn-step-by-step"
 

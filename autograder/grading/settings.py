@@ -68,10 +68,7 @@ def parse_args(argv):
                         "'off': prepare them on every start); see autograder/grading/casecache.py")
     a = p.parse_args(argv)
     from . import casecache
-    if a.case_cache is None:
-        case_cache = casecache.default_dir()
-    else:
-        case_cache = None if a.case_cache.strip().lower() in ("", "off") else Path(a.case_cache)
+    case_cache = casecache.default_dir() if a.case_cache is None else casecache.folder(a.case_cache)
     course = (a.course or assignment.ROOT).resolve()
     config = course_config(course)
     return Settings(
