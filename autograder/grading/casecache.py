@@ -12,9 +12,9 @@ file and a warm start reads that file instead:
     payloads       {function: (bytes of its inputs npz, of its oracle-calls npz) (grading.payloads.make_payload)}
 
 The file is **keyed** by a digest of the teacher notebook's bytes, the grader's version
-(grading.version.GRADER_VERSION), the numpy and Python versions, and the source of every module
-that computes what it holds (cases, assignment, structure, payloads, version, rnn_utils, this
-module).  Any change rebuilds it.
+(grading.version.GRADER_VERSION), the numpy and Python versions, and the source of every
+module that computes what it holds (cases, assignment, structure, payloads, verdict,
+version, rnn_utils, this module).  Any change rebuilds it.
 
 The file is **not trusted blindly**.  It is used only when it and its folder belong to
 the user running the grader and nobody else may write them; its body must match the
@@ -55,7 +55,7 @@ MAX_HEADER = 4096
 _PACKAGE = Path(__file__).resolve().parent.parent  # autograder/
 _CODE = [_PACKAGE / name for name in
          ("assignment.py", "cases.py", "grading/casecache.py", "grading/payloads.py",
-          "grading/version.py", "sandbox/structure.py")] + [assignment.ROOT / "rnn_utils.py"]
+          "grading/version.py", "grading/verdict.py", "sandbox/structure.py")] + [assignment.ROOT / "rnn_utils.py"]
 
 
 def folder(value):
