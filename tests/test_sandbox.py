@@ -1058,6 +1058,72 @@ def test_a_student_leaves_nothing_for_the_next_one(slot_runner, attack):
     assert _scores(after) == _scores(before)
 
 
+@pytest.mark.parametrize("attack", range(len(LEAVE_BEHIND)))
+def test_a_held_init_leaves_nothing_for_the_next_student(slot_runner, attack):
+    """When the attacker's submission needs "own" runs (its rnn_forward fails with the
+    oracle), its init is held for them and runs them too: does anything it left still
+    reach the next student of the slot?"""
+    sources = _with("rnn_cell_forward", LEAVE_BEHIND[attack])
+    sources["rnn_forward"] = _with("rnn_forward", "raise ValueError('broken')", "body")["rnn_forward"]
+    lines = _protocol_lines(slot_runner)
+    attacked = _grade(slot_runner, sources)
+    assert not attacked["rnn_forward"]["passed"]
+    assert any('"held"' in line for line in lines), "the init was not held for the own runs"
+    assert any('"run": "own"' in line for line in lines)
+    after = _grade(slot_runner, _with("lstm_cell_forward", LOOK_FOR_TRACES))
+    assert _full(after), {f: r["message"] for f, r in after.items() if not r["passed"]}
+
+
+def _protocol_lines(runner):
+    """The fork server's lines to the parent, recorded from now on (a list that grows)."""
+    from autograder.grading import runner as runner_module
+    lines = []
+    original = runner_module.ForkServer._readline
+
+    def recording(self, timeout):
+        line = original(self, timeout)
+        lines.append(line or "")
+        return line
+    runner_module.ForkServer._readline = recording
+    _RESTORE.append(lambda: setattr(runner_module.ForkServer, "_readline", original))
+    return lines
+
+
+_RESTORE = []
+
+
+@pytest.fixture(autouse=True)
+def _restore_recording():
+    yield
+    while _RESTORE:
+        _RESTORE.pop()()
+
+
+def test_own_runs_survive_the_loss_of_the_held_init(slot_runner):
+    """When the fork server is gone between a submission's oracle runs and its own runs
+    (the held init with it), are the own runs made in a new server, with the verdicts a
+    slot that lost nothing gives?"""
+    from autograder.grading import runner as runner_module
+    sources = _with("rnn_forward", "raise ValueError('broken')", "body")
+    expected = _grade(slot_runner, sources)
+    assert not expected["rnn_forward"]["passed"] and expected["rnn_cell_forward"]["passed"]
+    original = runner_module.ForkServer._run_units
+    killed = []
+
+    def kill_before_own(self, job, remaining, results, hold=False, cont=False):
+        if cont and remaining:
+            self.proc.kill()
+            self.proc.wait()
+            killed.append(job)
+        return original(self, job, remaining, results, hold=hold, cont=cont)
+    runner_module.ForkServer._run_units = kill_before_own
+    _RESTORE.append(lambda: setattr(runner_module.ForkServer, "_run_units", original))
+    got = _grade(slot_runner, sources)
+    assert killed, "the test did not kill the server between the runs"
+    assert {f: (r["score"], r["message"]) for f, r in got.items()} == \
+        {f: (r["score"], r["message"]) for f, r in expected.items()}
+
+
 def test_the_trace_check_can_fail(slot_runner):
     """Control: does the next student's check really see a trace that is there?"""
     planted = _with("lstm_cell_forward", 'open("LEFT-BY-A", "w").write("x")\n' + LOOK_FOR_TRACES)

@@ -147,6 +147,7 @@ class ForkServer:
         self.workdir = Path(tempfile.mkdtemp(prefix=f"grade-slot{slot}-"))
         self.proc = None
         self.buffer = b""
+        self.held = None  # the job whose init the server holds (see _run_units)
         self.start()
 
     def start(self):
@@ -191,6 +192,7 @@ class ForkServer:
                                "tests/test_sandbox.py to see what this machine allows")
 
     def stop(self):
+        self.held = None
         if self.proc is not None:
             self.runner.sandbox.kill_spawned(self.proc)
             self.proc = None
@@ -231,7 +233,9 @@ class ForkServer:
         results = {function: {} for function in assignment.FUNCTIONS}
         self.deadline = time.monotonic() + budget_seconds(self.runner.settings.timeout)
         try:
-            self._run_units(job, [[f, "oracle"] for f in assignment.FUNCTIONS], results)
+            # the job's init is held for the "own" runs, which are known only once the
+            # "oracle" runs are judged: one init (namespaces, job folder) per submission
+            self._run_units(job, [[f, "oracle"] for f in assignment.FUNCTIONS], results, hold=True)
             own = []
             for function, dependency in assignment.DEPENDS_ON.items():
                 if verdict.run_passes(function, results[function], "oracle") and \
@@ -239,7 +243,7 @@ class ForkServer:
                     results[function]["own/skipped#"] = "not needed: both pass with the oracle"
                 else:
                     own.append([function, "own"])
-            self._run_units(job, own, results)
+            self._run_units(job, own, results, cont=True)
         finally:
             # the job folder and whatever student code left next to it (the server's cwd):
             # any depth, any rights; the next submission starts from an empty folder
@@ -264,23 +268,33 @@ class ForkServer:
             if name != "job.json":
                 untrusted.remove_tree(self.workdir / job / name)
 
-    def _run_units(self, job, remaining, results):
-        """Run [function, run] units in the fork server, into results; restart it as needed."""
+    def _run_units(self, job, remaining, results, hold=False, cont=False):
+        """Run [function, run] units in the fork server, into results; restart it as needed.
+
+        hold -- keep the job's init for a later call with cont (the server then ends with
+                {"held": job}); cont -- run these units in the init held for this job, if
+                the server still holds it (and end it: with no units, only that)"""
         timeout = self.runner.settings.timeout
         job_dir = self.workdir / job
         remaining = list(remaining)
         restarts = 0
+        if cont and not remaining:
+            if self.held == job and self.proc is not None and self.proc.poll() is None:
+                self._request({"dir": job, "units": [], "timeout": timeout, "budget": 0,
+                               "continue": True})
+                if _parse(self._readline(REPLY_GRACE_SECONDS)) != {"done": job}:
+                    self.stop()
+            self.held = None
+            return
         while remaining:
             if self.proc is None or self.proc.poll() is not None:
                 self.stop()
                 self._tidy(job)
                 self.start()
             budget = max(0.0, self.deadline - time.monotonic())
-            request = {"dir": job, "units": remaining, "timeout": timeout, "budget": budget}
-            try:
-                self.proc.stdin.write((json.dumps(request) + "\n").encode())
-                self.proc.stdin.flush()
-            except OSError:
+            request = {"dir": job, "units": remaining, "timeout": timeout, "budget": budget,
+                       "hold": hold, "continue": cont}
+            if not self._request(request):
                 self.proc.kill()
                 continue
             while remaining:
@@ -304,8 +318,22 @@ class ForkServer:
                 results[function].update(self._collect(job_dir, function, run,
                                                        message.get("status"), timeout))
             else:
-                if _parse(self._readline(REPLY_GRACE_SECONDS)) != {"done": job}:
+                end = _parse(self._readline(REPLY_GRACE_SECONDS))
+                if hold and end == {"held": job}:
+                    self.held = job
+                elif end != {"done": job}:
                     self.stop()
+        if cont:
+            self.held = None
+
+    def _request(self, request):
+        """Send one request line to the server; False when it cannot take it (dead)."""
+        try:
+            self.proc.stdin.write((json.dumps(request) + "\n").encode())
+            self.proc.stdin.flush()
+            return True
+        except OSError:
+            return False
 
     def _collect(self, job_dir, function, run, status, timeout):
         if status == "ok":

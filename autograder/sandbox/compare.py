@@ -19,7 +19,7 @@ _allclose, _isfinite, _all, _abs = np.allclose, np.isfinite, np.all, np.abs
 _concatenate, _errstate, _ndarray = np.concatenate, np.errstate, np.ndarray
 # ... and so are the builtins the oracle's check uses (a student's loop calls the oracle
 # while its own patches of builtins are still in place).
-_str, _bool, _type = str, bool, type
+_str, _bool, _type, _map, _every = str, bool, type, map, all
 
 _RNN_CACHE = ("a_next", "a_prev", "xt", "parameters")
 _LSTM_CACHE = ("a_next", "c_next", "a_prev", "c_prev", "ft", "it", "cct", "ot", "xt", "parameters")
@@ -105,9 +105,30 @@ def _agrees(expected, got, rtol, atol):
             haves.append(have.ravel())
     if not wants:
         return True
+    if _all_finite(expected, wants) and \
+            _every(_map(_same_bits, wants, haves)):
+        return True  # the same bits as a finite expected result (a correct loop's calls)
     want, have = _concatenate(wants).astype(float), _concatenate(haves).astype(float)
     with _errstate(all="ignore"):
         return _bool(_all(_isfinite(have)) and _all(_abs(have - want) <= atol + rtol * _abs(want)))
+
+
+def _same_bits(want, have):
+    return want.dtype == have.dtype and want.tobytes() == have.tobytes()
+
+
+_FINITE = {}  # id(expected) -> (expected, are all its arrays finite?)
+
+
+def _all_finite(expected, wants):
+    """Are all the arrays of `expected` finite?  Worked out once per expected dict (the
+    oracle's recorded calls and the reference's results are made once and kept)."""
+    hit = _FINITE.get(id(expected))
+    if hit is None or hit[0] is not expected:
+        if len(_FINITE) > 4096:
+            _FINITE.clear()
+        hit = _FINITE[id(expected)] = (expected, _bool(_all(_isfinite(_concatenate(wants)))))
+    return hit[1]
 
 
 def compare(function, expected, got, rtol=RTOL, atol=ATOL):

@@ -6,7 +6,7 @@ It starts once, with numpy, the engine and every function's case inputs already
 loaded, and prints "ready".  Then it reads one job per line on stdin:
 
     {"dir": "<folder under WORKDIR>", "units": [[function, run], ...], "timeout": seconds,
-     "budget": seconds}
+     "budget": seconds, "hold": true | false, "continue": true | false}
 
 The folder holds job.json (setup cell and the student's cell sources).  A unit
 is one run of one function ("oracle" or "own", see autograder.sandbox.engine).  The
@@ -15,6 +15,13 @@ server prints one line per unit, in order:
 with the unit's results in out_<function>.<run>.obs in the folder
 (autograder.sandbox.structure.dumps).  After the job it prints {"done": folder}.  When
 its own limits were lowered it prints {"restart": why} instead and exits.
+
+With "hold" the job's init is kept once its units are reported, and the server prints
+{"held": folder} instead of {"done": folder}: the next request, with "continue" and the
+same folder, runs its units (the "own" runs the parent found it needs) in that init, in
+the same namespaces, on the same budget, so a submission pays for one init, not two.  A
+"continue" with no init held for its folder (the server was restarted, the init died)
+starts a new job as any request does; any other request first ends a held init.
 
 Who holds what (trusted code only, from top to bottom):
 
@@ -691,9 +698,31 @@ def _mount_job_folder(ctx):
     os.chdir(ctx["workdir"])
 
 
-def _init_main(ctx, units, report, host_dir):
+def _more_units(control):
+    """The units of the server's "continue" request for a held job ([] at end of file, or
+    when what came is not a list of [function, run] pairs)."""
+    data = b""
+    while not data.endswith(b"\n"):
+        try:
+            chunk = os.read(control, 65536)
+        except InterruptedError:
+            continue
+        if not chunk or len(data) > 2**20:
+            return []
+        data += chunk
+    try:
+        units = json.loads(data)
+    except ValueError:
+        return []
+    if type(units) is not list or not all(type(u) is list and len(u) == 2 for u in units):
+        return []
+    return units
+
+
+def _init_main(ctx, units, report, host_dir, control=None):
     """pid 1 of the job's pid namespace (namespace modes): make the job's file system, run
-    the units, then end, which kills whatever is left in the namespace."""
+    the units, then end, which kills whatever is left in the namespace.  With `control`
+    (a held job) it then waits there for more units (_more_units) and runs them too."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # pid 1 ignores signals it has no handler for
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
@@ -706,6 +735,9 @@ def _init_main(ctx, units, report, host_dir):
     job = _Job(ctx, units, lambda text: os.write(report, text.encode()), host_fd)
     try:
         job.run()
+        if control is not None:
+            job.units = _more_units(control)
+            job.run()
     finally:
         _clean_up(0, True)
     os._exit(0)
@@ -730,9 +762,10 @@ def _make_namespaces(ctx):
     _prctl(PR_SET_DUMPABLE, 0)
 
 
-def _start_job(ctx, units, report, host_dir):
+def _start_job(ctx, units, report, host_dir, control=None):
     """Fork the job's init in new namespaces; return its pid (a child of the server, which
-    is a subreaper, once the intermediate process has ended)."""
+    is a subreaper, once the intermediate process has ended).  control -- the read end of
+    the pipe a held job waits on for more units, or None"""
     r, w = os.pipe()
     pid = _fork()
     if pid == 0:  # the intermediate: makes the namespaces, forks the init, says its pid, ends
@@ -743,7 +776,7 @@ def _start_job(ctx, units, report, host_dir):
             if init == 0:
                 os.close(w)
                 try:
-                    _init_main(ctx, units, report, host_dir)  # ends with exit status 0
+                    _init_main(ctx, units, report, host_dir, control)  # ends with exit status 0
                 finally:
                     os._exit(1)
             os.write(w, str(init).encode())
@@ -803,8 +836,9 @@ def _limits():
     return {res: resource.getrlimit(res) for res in _LIMITS}
 
 
-def _relay(report_r, out, units, pid, deadline):
-    """Pass the init's unit lines on to the parent until it ends; return the units reported."""
+def _relay(report_r, out, units, pid, deadline, hold=False):
+    """Pass the init's unit lines on to the parent until it ends (with `hold`: until every
+    unit is reported, and the init is left running); return the units reported."""
     buffer, seen = b"", 0
     os.set_blocking(report_r, False)
     while True:
@@ -825,11 +859,34 @@ def _relay(report_r, out, units, pid, deadline):
                 line, buffer = buffer.split(b"\n", 1)
                 out.write(line.decode() + "\n")
                 seen += 1
+            if hold and seen == len(units):
+                return seen
     try:
         os.waitpid(pid, 0)
     except ChildProcessError:
         pass
     return seen
+
+
+class _Held:
+    """The init of a held job, waiting for the units of a "continue" request."""
+
+    def __init__(self, folder, pid, report_r, control_w):
+        self.folder, self.pid, self.report_r, self.control_w = folder, pid, report_r, control_w
+
+    def end(self):
+        """Stop it (its whole namespace goes with it) and let go of its pipes."""
+        if _alive(self.pid):  # not reaped yet, so its pid is still its own
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
+        os.close(self.report_r)
+        os.close(self.control_w)
 
 
 def serve(workdir, payload_dir, mode, child_id):
@@ -858,11 +915,19 @@ def serve(workdir, payload_dir, mode, child_id):
             out.write(json.dumps({"failed": problem}) + "\n")
             os._exit(76)
     out.write("ready\n")
+    held = None
     for line in sys.stdin:
         request = json.loads(line)
         if _limits() != limits:
             out.write(json.dumps({"restart": "the fork server's limits were changed"}) + "\n")
             os._exit(75)
+        if held is not None:
+            if request.get("continue") and request["dir"] == held.folder and _alive(held.pid):
+                _continue(held, request, out)
+                held = None
+                continue
+            held.end()
+            held = None
         if not _alive(oracle_pid):  # (in plain mode student code can kill it: a new one)
             control.close()
             oracle_pid, control = _start_oracle(payload_dir)
@@ -890,21 +955,56 @@ def serve(workdir, payload_dir, mode, child_id):
             out.write(json.dumps({"done": request["dir"]}) + "\n")
             continue
         report_r, report_w = os.pipe()
+        control_r, control_w = os.pipe() if request.get("hold") else (None, None)
         try:
-            pid = _start_job(ctx, units, report_w, job_dir)
+            pid = _start_job(ctx, units, report_w, job_dir, control_r)
         except OSError:
             pid = None  # every unit is reported "lost" below
         os.close(report_w)
+        if control_r is not None:
+            os.close(control_r)
         if theirs is not None:
             theirs.close()
-        unit_kill = UNIT_KILL_FACTOR * timeout + UNIT_KILL_MARGIN
-        deadline = time.monotonic() + min(budget, len(units) * 2 * unit_kill) + \
-            len(units) * (2 * unit_kill + 2 * CLEAN_UP_SECONDS) + 5
-        seen = _relay(report_r, out, units, pid, deadline) if pid else 0
+        seen = _relay(report_r, out, units, pid, _relay_deadline(timeout, budget, units),
+                      hold=control_w is not None) if pid else 0
+        if control_w is not None and pid and seen == len(units) and _alive(pid):
+            held = _Held(request["dir"], pid, report_r, control_w)
+            out.write(json.dumps({"held": request["dir"]}) + "\n")
+            continue
+        if control_w is not None:
+            os.close(control_w)  # the init has ended and is reaped (by _relay or _alive)
         os.close(report_r)
-        for function, run in units[seen:]:  # the init died before reporting these
-            out.write(json.dumps({"function": function, "run": run, "status": "lost"}) + "\n")
+        _report_lost(out, units[seen:])
         out.write(json.dumps({"done": request["dir"]}) + "\n")
+    if held is not None:
+        held.end()
+
+
+def _relay_deadline(timeout, budget, units):
+    """When the server stops waiting for an init's lines about `units` (and kills it)."""
+    unit_kill = UNIT_KILL_FACTOR * timeout + UNIT_KILL_MARGIN
+    return time.monotonic() + min(budget, len(units) * 2 * unit_kill) + \
+        len(units) * (2 * unit_kill + 2 * CLEAN_UP_SECONDS) + 5
+
+
+def _report_lost(out, units):
+    for function, run in units:  # the init died before reporting these
+        out.write(json.dumps({"function": function, "run": run, "status": "lost"}) + "\n")
+
+
+def _continue(held, request, out):
+    """Run the units of a "continue" request in the held init, then end the job."""
+    units = request["units"]
+    try:
+        os.write(held.control_w, (json.dumps(units) + "\n").encode())
+    except OSError:
+        pass
+    os.close(held.control_w)
+    seen = _relay(held.report_r, out, units, held.pid,
+                  _relay_deadline(float(request["timeout"]), float(request.get("budget", 1e9)), units))
+    os.close(held.report_r)
+    _report_lost(out, units[seen:])
+    out.write(json.dumps({"done": request["dir"]}) + "\n")
 
 
 def _parse_args(argv):

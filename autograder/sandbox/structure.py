@@ -29,15 +29,18 @@ class TooLarge(Exception):
 _SCALARS = (bool, int, float, np.float64, np.float32, np.int64, np.int32, np.bool_)
 
 
-def flatten(obj, path="out"):
-    """Flatten obj into {path: array}.  Never calls methods of unknown types."""
+def flatten(obj, path="out", copy=True):
+    """Flatten obj into {path: array}.  Never calls methods of unknown types.
+
+    copy -- False: the leaves are obj's own arrays, not copies (for a comparison or a
+            serialisation made at once, before any other code can change them)"""
     out = {}
     budget = [MAX_ELEMENTS]
-    _flatten(obj, path, out, 0, budget)
+    _flatten(obj, path, out, 0, budget, copy)
     return out
 
 
-def _flatten(obj, path, out, depth, budget):
+def _flatten(obj, path, out, depth, budget, copy=True):
     kind = type(obj)  # type() cannot be faked by the object, unlike __class__
     if depth > MAX_DEPTH:
         out[path + "#"] = "too deeply nested"
@@ -47,26 +50,41 @@ def _flatten(obj, path, out, depth, budget):
             if budget[0] < 0:
                 raise TooLarge(f"{path} makes the results larger than {MAX_ELEMENTS} numbers")
             out[path + "#"] = "ndarray"
-            out[path] = np.array(obj, dtype=obj.dtype, copy=True, order="C")
+            out[path] = np.array(obj, dtype=obj.dtype, copy=True, order="C") if copy else obj
         else:
             out[path + "#"] = f"ndarray of dtype {obj.dtype.name}"
     elif kind in (tuple, list):
         out[path + "#"] = f"{kind.__name__}:{len(obj)}"
         for i, item in enumerate(tuple.__iter__(obj) if kind is tuple else list.__iter__(obj)):
-            _flatten(item, f"{path}[{i}]", out, depth + 1, budget)
+            _flatten(item, f"{path}[{i}]", out, depth + 1, budget, copy)
     elif kind is dict:
         keys = list(dict.keys(obj))
         if not all(type(k) is str for k in keys):
             out[path + "#"] = "dict with keys that are not strings"
             return
-        out[path + "#"] = "dict:" + json.dumps(sorted(keys))
-        for key in sorted(keys):
-            _flatten(dict.__getitem__(obj, key), f"{path}[{key!r}]", out, depth + 1, budget)
+        keys.sort()
+        out[path + "#"] = _dict_marker(keys)
+        for key in keys:
+            _flatten(dict.__getitem__(obj, key), f"{path}[{key!r}]", out, depth + 1, budget, copy)
     elif kind in _SCALARS:
         out[path + "#"] = "scalar"
         out[path] = np.array(float(obj))
     else:
         out[path + "#"] = f"object of type {kind.__name__}"
+
+
+_DICT_MARKERS = {}  # tuple of sorted keys -> "dict:" marker (the same few dicts every call)
+
+
+def _dict_marker(keys):
+    """The marker of a dict whose sorted keys (all str) are `keys`."""
+    key = tuple(keys)
+    marker = _DICT_MARKERS.get(key)
+    if marker is None:
+        if len(_DICT_MARKERS) > 1024:
+            _DICT_MARKERS.clear()
+        marker = _DICT_MARKERS[key] = "dict:" + json.dumps(keys)
+    return marker
 
 
 def unflatten(flat, path="out"):
@@ -109,6 +127,7 @@ def load(path, max_bytes=None):
 
 MAGIC = b"RNNOBS1\n"
 _DTYPES = {"<f8", "<f4", "<f2", "<i8", "<i4", "<i2", "|i1", "<u8", "<u4", "<u2", "|u1", "|b1"}
+_DTYPE_OF = {name: np.dtype(name) for name in _DTYPES}
 
 # What loads() accepts from a child, whatever it sends.  The results of one run of the
 # biggest function (lstm_forward, five cases) hold about 1,500 entries in a 150 KB
@@ -182,12 +201,16 @@ def _loads(data):
         if not isinstance(entry, list) or len(entry) != 5:
             raise ValueError("an array entry of the results file is malformed")
         key, dtype, shape, offset, nbytes = entry
-        dtype = np.dtype(dtype) if isinstance(dtype, str) and dtype in _DTYPES else None
-        ok = isinstance(key, str) and len(key) <= MAX_KEY_CHARS and key not in out and \
-            dtype is not None and isinstance(shape, list) and len(shape) <= MAX_NDIM and \
-            all(type(n) is int and 0 <= n <= MAX_DIM for n in shape) and \
-            type(offset) is int and type(nbytes) is int and 0 <= offset <= offset + nbytes <= len(body) \
-            and math.prod(shape) * dtype.itemsize == nbytes
+        dtype = _DTYPE_OF.get(dtype) if type(dtype) is str else None
+        ok = type(key) is str and len(key) <= MAX_KEY_CHARS and key not in out and \
+            dtype is not None and type(shape) is list and len(shape) <= MAX_NDIM and \
+            type(offset) is int and type(nbytes) is int and 0 <= offset <= offset + nbytes <= len(body)
+        if ok:
+            for n in shape:
+                if type(n) is not int or not 0 <= n <= MAX_DIM:
+                    ok = False
+                    break
+            ok = ok and math.prod(shape) * dtype.itemsize == nbytes
         if not ok:
             raise ValueError("an array entry of the results file is malformed")
         out[key] = np.frombuffer(body[offset:offset + nbytes], dtype=dtype).reshape(shape)

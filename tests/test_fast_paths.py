@@ -1,0 +1,154 @@
+"""The grader's fast paths: do they give exactly the answers of the slow ones?
+
+Issue 12 made the comparisons and the oracle's messages cheaper: a bit-for-bit check before
+the tolerance test (compare._agrees, engine._same), arrays flattened without a copy where
+they are compared or sent at once, and oracle replies that the child reads back with
+pickle.  Each is checked here against the plain computation it replaces, on the inputs
+where a shortcut could go wrong (NaN, -0.0, other dtypes, one bit off), and the trusted side
+of the oracle is checked never to unpickle what a child sends.
+"""
+import pickle
+
+import numpy as np
+import pytest
+
+from autograder.sandbox import compare, engine, structure
+
+
+def _plain_matches(expected, got, rtol=compare.RTOL, atol=compare.ATOL):
+    """What compare.matches means, written out with no shortcut."""
+    if expected.keys() != got.keys():
+        return False
+    for key, want in expected.items():
+        have = got[key]
+        if key.endswith("#"):
+            if str(want) != str(have):
+                return False
+            continue
+        if not isinstance(have, np.ndarray) or want.shape != have.shape:
+            return False
+        have, want = have.astype(float), want.astype(float)
+        if not np.all(np.isfinite(have)) or not np.all(np.abs(have - want) <= atol + rtol * np.abs(want)):
+            return False
+    return True
+
+
+def _flat(*arrays):
+    return structure.flatten(tuple(arrays), "in")
+
+
+def _variants(rng):
+    """(expected, got) pairs around one expected result: the same bits, a copy, one ulp off,
+    far off, another dtype, NaN and inf, -0.0 for 0.0, another shape."""
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal(5)
+    expected = _flat(a, b)
+    yield expected, expected
+    yield expected, _flat(a.copy(), b.copy())
+    yield expected, _flat(np.nextafter(a, np.inf), b)
+    yield expected, _flat(a + 1e-3, b)
+    yield expected, _flat(a.astype(np.float32), b)
+    yield expected, _flat(a, b.astype(np.float32).astype(np.float64))
+    bad = a.copy()
+    bad[1, 2] = np.nan
+    yield expected, _flat(bad, b)
+    bad[1, 2] = np.inf
+    yield expected, _flat(bad, b)
+    yield expected, _flat(a, b[:4])
+    zeros = _flat(np.zeros(3), b)
+    yield zeros, _flat(-np.zeros(3), b)
+    with_nan = _flat(bad, b)
+    yield with_nan, with_nan  # the same bits, but not finite: never a match
+    yield with_nan, _flat(bad.copy(), b)
+
+
+def test_matches_agrees_with_the_plain_definition():
+    """Does compare.matches (with its bit-for-bit shortcut) say what the plain tolerance
+    test says, on every variant, including NaN compared with itself?"""
+    rng = np.random.RandomState(0)
+    seen = set()
+    for _ in range(20):
+        for expected, got in _variants(rng):
+            plain = _plain_matches(expected, got)
+            assert compare.matches(expected, got) == plain
+            differences = compare.compare("rnn_forward", expected, got)
+            assert (differences == []) == plain
+            seen.add(plain)
+    assert seen == {True, False}
+
+
+def test_a_non_finite_expected_result_is_not_matched_by_its_own_bits():
+    """Does an expected value holding NaN fail against the very same object (the shortcut
+    must not skip the finiteness test)?"""
+    want = np.array([1.0, np.nan])
+    flat = _flat(want)
+    assert not compare.matches(flat, flat)
+    assert not compare.matches(flat, _flat(want.copy()))
+
+
+def test_same_is_array_equal_with_nan():
+    """Does engine._same (bits first) say what np.array_equal(equal_nan=True) says: -0.0 equal
+    to 0.0, NaN equal to NaN, one ulp different, another dtype with equal values?"""
+    x = np.array([0.0, 1.0, np.nan])
+    cases = [x.copy(), np.array([-0.0, 1.0, np.nan]), np.array([0.0, np.nextafter(1.0, 2), np.nan]),
+             x.astype(np.float32), np.array([0.0, 1.0, 2.0])]
+    for y in cases:
+        assert engine._same({"k": x}, {"k": y}) == np.array_equal(x, y, equal_nan=True)
+    assert not engine._same({"k": x}, {"k": x[:2]})
+    assert not engine._same({"k": "a"}, {"k": "b"})
+
+
+def test_flatten_without_copy_gives_the_same_markers_and_values():
+    """Does flatten(copy=False) give the markers and values of flatten(), holding the
+    object's own arrays rather than copies?"""
+    a = np.arange(6.0).reshape(2, 3)
+    obj = (a, [np.ones(2), 3.0], {"Wax": a, "ba": np.zeros(1)})
+    copied, shared = structure.flatten(obj), structure.flatten(obj, copy=False)
+    assert copied.keys() == shared.keys()
+    for key, value in copied.items():
+        if isinstance(value, str):
+            assert shared[key] == value
+        else:
+            assert np.array_equal(shared[key], value)
+    assert shared["out[0]"] is a and copied["out[0]"] is not a
+
+
+def test_dict_markers_are_the_sorted_keys():
+    """Is the cached marker of a dict the JSON list of its sorted keys, for each key set?"""
+    assert structure.flatten({"b": 1.0, "a": 2.0})["out#"] == 'dict:["a", "b"]'
+    assert structure.flatten({"c": 1.0})["out#"] == 'dict:["c"]'
+
+
+def test_an_oracle_reply_reads_back_as_sent():
+    """Does a child read an oracle reply back as the trusted side made it, and a refusal,
+    garbage or a wrong shape of reply as a refusal?"""
+    answer = (np.arange(3.0), [np.ones((2, 2))], {"Wax": np.zeros(1)})
+    kind, got, detail = engine._read_reply(engine._reply("ok", answer, ([], 1)))
+    assert kind == "ok" and detail == ([], 1)
+    assert structure.flatten(got).keys() == structure.flatten(answer).keys()
+    assert engine._read_reply(engine._NO_ANSWER) == ("e#", "mismatch", None)
+    for forged in (b"", b"not a pickle", pickle.dumps([1, 2, 3]), pickle.dumps(("ok", 1))):
+        assert engine._read_reply(forged)[0] == "e#"
+
+
+class _Planted:
+    """Unpickling this would write a file: the proof that a request was unpickled."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))
+
+
+def test_the_oracle_never_unpickles_a_request(tmp_path):
+    """Does the trusted side of the oracle refuse a request made of pickle bytes (one that
+    would write a file when unpickled) without running it?"""
+    planted = tmp_path / "unpickled"
+    request = pickle.dumps(_Planted(planted))
+    tables = {"rnn_forward": [([], [])]}
+    reply = engine.serve_oracle_request(tables, request)
+    assert engine._read_reply(reply)[0] == "e#"
+    assert not planted.exists()
+    # and the bytes a child sends are read as structure.dumps bytes only
+    with pytest.raises(ValueError):
+        structure.loads(request)
