@@ -1065,13 +1065,26 @@ def test_a_held_init_leaves_nothing_for_the_next_student(slot_runner, attack):
     reach the next student of the slot?"""
     sources = _with("rnn_cell_forward", LEAVE_BEHIND[attack])
     sources["rnn_forward"] = _with("rnn_forward", "raise ValueError('broken')", "body")["rnn_forward"]
-    lines = _protocol_lines(slot_runner)
+    # (whether the init is still there to be held depends on the attack: one that lowers
+    # the init's limits, as it can where the init shares the children's uid, ends it)
     attacked = _grade(slot_runner, sources)
     assert not attacked["rnn_forward"]["passed"]
-    assert any('"held"' in line for line in lines), "the init was not held for the own runs"
-    assert any('"run": "own"' in line for line in lines)
     after = _grade(slot_runner, _with("lstm_cell_forward", LOOK_FOR_TRACES))
     assert _full(after), {f: r["message"] for f, r in after.items() if not r["passed"]}
+
+
+def test_own_runs_are_made_in_the_held_init(slot_runner):
+    """Does a submission whose rnn_forward fails with the oracle get its own runs from the
+    init that made its oracle runs (the server says "held", then runs "own" units)?"""
+    sources = _with("rnn_forward", "raise ValueError('broken')", "body")
+    lines = _protocol_lines(slot_runner)
+    result = _grade(slot_runner, sources)
+    assert not result["rnn_forward"]["passed"]
+    held = [i for i, line in enumerate(lines) if '"held"' in line]
+    own = [i for i, line in enumerate(lines) if '"run": "own"' in line]
+    assert held, "the init was not held for the own runs"
+    assert own and min(own) > held[0]
+    assert sum('"done"' in line for line in lines) == 1, "more than one job for one submission"
 
 
 def _protocol_lines(runner):
