@@ -147,7 +147,6 @@ class ForkServer:
         self.workdir = Path(tempfile.mkdtemp(prefix=f"grade-slot{slot}-"))
         self.proc = None
         self.buffer = b""
-        self.held = None  # the job whose init the server holds (see _run_units)
         self.start()
 
     def start(self):
@@ -192,7 +191,6 @@ class ForkServer:
                                "tests/test_sandbox.py to see what this machine allows")
 
     def stop(self):
-        self.held = None
         if self.proc is not None:
             self.runner.sandbox.kill_spawned(self.proc)
             self.proc = None
@@ -273,19 +271,12 @@ class ForkServer:
 
         hold -- keep the job's init for a later call with cont (the server then ends with
                 {"held": job}); cont -- run these units in the init held for this job, if
-                the server still holds it (and end it: with no units, only that)"""
+                the server still holds it.  A held init that is not continued is ended by
+                the server at its next request."""
         timeout = self.runner.settings.timeout
         job_dir = self.workdir / job
         remaining = list(remaining)
         restarts = 0
-        if cont and not remaining:
-            if self.held == job and self.proc is not None and self.proc.poll() is None:
-                self._request({"dir": job, "units": [], "timeout": timeout, "budget": 0,
-                               "continue": True})
-                if _parse(self._readline(REPLY_GRACE_SECONDS)) != {"done": job}:
-                    self.stop()
-            self.held = None
-            return
         while remaining:
             if self.proc is None or self.proc.poll() is not None:
                 self.stop()
@@ -319,12 +310,8 @@ class ForkServer:
                                                        message.get("status"), timeout))
             else:
                 end = _parse(self._readline(REPLY_GRACE_SECONDS))
-                if hold and end == {"held": job}:
-                    self.held = job
-                elif end != {"done": job}:
+                if end != {"done": job} and not (hold and end == {"held": job}):
                     self.stop()
-        if cont:
-            self.held = None
 
     def _request(self, request):
         """Send one request line to the server; False when it cannot take it (dead)."""

@@ -114,6 +114,7 @@ def _agrees(expected, got, rtol, atol):
 
 
 def _same_bits(want, have):
+    """Are two arrays the same bits (dtype and bytes)?  Equal then, whatever the tolerance."""
     return want.dtype == have.dtype and want.tobytes() == have.tobytes()
 
 

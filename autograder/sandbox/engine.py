@@ -27,7 +27,7 @@ import numpy as np
 from . import structure
 # Imported before any student code runs, so that the oracle's comparison is
 # bound to the real numpy functions even if a student cell replaces them.
-from .compare import matches
+from .compare import _same_bits, matches
 
 MODES = ("oracle", "own")
 # Global seeds used to detect a dependence on the global random state.
@@ -521,7 +521,7 @@ def _same(a, b):
                 return False
         elif x.shape != y.shape:
             return False
-        elif x.dtype == y.dtype and x.tobytes() == y.tobytes():
+        elif _same_bits(x, y):
             continue  # the same bits: equal (the common case, and far cheaper to see)
         elif not np.array_equal(x, y, equal_nan=True):
             return False

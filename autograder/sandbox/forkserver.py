@@ -877,14 +877,7 @@ class _Held:
     def end(self):
         """Stop it (its whole namespace goes with it) and let go of its pipes."""
         if _alive(self.pid):  # not reaped yet, so its pid is still its own
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            try:
-                os.waitpid(self.pid, 0)
-            except ChildProcessError:
-                pass
+            _kill(self.pid)
         os.close(self.report_r)
         os.close(self.control_w)
 
