@@ -1137,6 +1137,24 @@ def test_own_runs_survive_the_loss_of_the_held_init(slot_runner):
         {f: (r["score"], r["message"]) for f, r in expected.items()}
 
 
+def test_a_batch_stopped_for_a_leftover_process_blames_no_cell(slot_runner):
+    """When a batch child is stopped because a unit left a process behind, and the next unit
+    was running the top level of another cell just then (a slow but honest one), is that
+    cell still run, and not charged a timeout it never had?"""
+    sources = _with("rnn_cell_forward", """
+        import os
+        if os.fork() == 0:  # a process that outlives the unit
+            os.setsid()
+            import time
+            time.sleep(30)
+            os._exit(0)
+        """, "body")
+    # a top level that takes a while, well within the time limit, run by every unit
+    sources["lstm_cell_forward"] = "import time\ntime.sleep(0.3)\n" + sources["lstm_cell_forward"]
+    result = _grade(slot_runner, sources)
+    assert _full(result), {f: r["message"] for f, r in result.items() if not r["passed"]}
+
+
 def test_the_trace_check_can_fail(slot_runner):
     """Control: does the next student's check really see a trace that is there?"""
     planted = _with("lstm_cell_forward", 'open("LEFT-BY-A", "w").write("x")\n' + LOOK_FOR_TRACES)

@@ -287,6 +287,13 @@ class CellClock:
                                      "longer than the time limit")
 
 
+def _forget_cell_marker():
+    try:
+        os.unlink(CELL_MARKER)
+    except OSError:
+        pass
+
+
 def _enter_child(ctx, keep):
     """In a newly forked child, before any student code: its own process group, stdio on
     /dev/null, no other descriptor but `keep`, and (in namespace modes) an empty /proc
@@ -611,10 +618,7 @@ class _Job:
             name = ""
         finally:
             os.close(fd)
-            try:
-                os.unlink(CELL_MARKER)
-            except OSError:
-                pass
+            _forget_cell_marker()
         sources = self.ctx["job"]["sources"]
         if name == function or name not in sources or (name, sources[name]) in engine._SLOW_CELLS:
             return False
@@ -684,7 +688,11 @@ class _Job:
         finally:
             os.close(read_end)
         _clean_up(pid, self.kill_all)
-        if status != "ok" and reported[0] < len(units):
+        if status == "stopped":
+            # stopped by this init (a leftover process, a false progress byte), not for
+            # time: a cell whose top level was running just then is not to blame
+            _forget_cell_marker()
+        elif status != "ok" and reported[0] < len(units):
             self.slow_cell(units[reported[0]][0])  # so that the unit's run alone skips it
         return reported[0]
 
