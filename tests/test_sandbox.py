@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -385,9 +386,18 @@ def test_file_size_limit_stops_huge_files(iso, workdir):
     assert (workdir / "big.bin").stat().st_size <= 1024**2
 
 
+def _own_process_count(iso: Isolation) -> bool:
+    """Does RLIMIT_NPROC count the sandbox's processes alone: a uid of its own (root), or a
+    user namespace the sandbox makes (an ordinary user)?"""
+    if os.geteuid() == 0:
+        return iso.user is not None
+    return iso.bubblewrap or iso.network_namespace or iso.pid_namespace
+
+
 def test_fork_bomb_is_contained(iso, workdir):
     """Is a fork bomb stopped by RLIMIT_NPROC, killed completely at the time limit, with the grader fine?"""
-    _require(iso.user is not None and iso.rlimits, "a dedicated uid (RLIMIT_NPROC) and rlimits", iso)
+    _require(_own_process_count(iso) and iso.rlimits,
+             "a uid or user namespace of the sandbox's own (RLIMIT_NPROC) and rlimits", iso)
     token = secrets.token_hex(8)
     limit = 16
     r = run_py(
@@ -422,6 +432,41 @@ def test_fork_bomb_is_contained(iso, workdir):
     assert _wait_gone(token) == [], "processes of the bomb survived"
     # The grader can still start processes.
     assert subprocess.run(["true"]).returncode == 0
+
+
+def test_a_busy_grader_uid_leaves_the_sandbox_its_process_budget(iso, workdir):
+    """When the grader's own uid already runs more processes and threads than the sandbox's
+    budget (pytest workers, a Dask cluster, numpy's threads), can a sandboxed run still start
+    and fork within its budget?  (As an ordinary user the child keeps the grader's uid, so a
+    limit that counted the whole uid would make bwrap fail: "Creating new namespace failed".)"""
+    _require(iso.rlimits, "rlimits", iso)
+    limit = 16
+    release = threading.Event()
+    threads = [threading.Thread(target=release.wait, daemon=True) for _ in range(2 * limit)]
+    for t in threads:
+        t.start()
+    try:
+        r = run_py(
+            """
+            import os
+            kids = []
+            for _ in range(6):
+                pid = os.fork()
+                if pid == 0:
+                    os._exit(0)
+                kids.append(pid)
+            for pid in kids:
+                os.waitpid(pid, 0)
+            print("forked", len(kids))
+            """,
+            workdir,
+            Limits(wall_seconds=20.0, processes=limit),
+        )
+    finally:
+        release.set()
+        for t in threads:
+            t.join()
+    assert (r.returncode, r.stdout, r.timed_out) == (0, b"forked 6\n", False), r
 
 
 def test_two_gigabytes_of_stdout_are_capped(iso, workdir):

@@ -54,8 +54,12 @@ Known limits (see also ``Isolation.notes``):
 * Under bwrap a child killed by signal N is reported by bwrap as exit status
   ``128 + N``; we decode that back to ``signal=N``.  A child that calls
   ``exit(128 + N)`` itself is therefore also reported as killed by signal N.
-* ``RLIMIT_NPROC`` counts every process and thread of the sandbox user, so
-  concurrent runs share the ``processes`` budget.
+* ``RLIMIT_NPROC`` counts processes and threads per uid and user namespace.  As
+  root the sandbox user's uid is its slot's own, so the runs of one slot share the
+  ``processes`` budget.  Without root the child keeps the grader's uid, and the
+  limit is set inside the user namespace the sandbox makes, where only the
+  sandbox's processes count (see :func:`_nproc_plan`); with weak isolation and no
+  user namespace it is the uid's count at the start plus the budget.
 * A timed-out child is reported with ``timed_out=True`` and ``signal=SIGKILL``.
 * bwrap always sets ``PWD`` (to the cwd) in the child's environment.
 * Without a pid namespace a child that calls ``setsid()`` from a forked
@@ -145,7 +149,7 @@ class Limits:
     wall_seconds: float = 5.0  # wall clock for one run
     cpu_seconds: int = 10  # RLIMIT_CPU (soft; SIGKILL one second later)
     memory_bytes: int = 2 * 1024**3  # RLIMIT_AS
-    processes: int = 64  # RLIMIT_NPROC (per uid, so only meaningful with a dedicated uid)
+    processes: int = 64  # RLIMIT_NPROC: the sandbox's own processes and threads (see _nproc_plan)
     file_bytes: int = 64 * 1024**2  # RLIMIT_FSIZE
     output_bytes: int = 64 * 1024  # cap on captured stdout and on stderr, each
 
@@ -524,20 +528,74 @@ class _Plan:
     uses_bwrap: bool
 
 
-def _rlimit_values(limits: Limits) -> list[tuple[int, str, int, int]]:
+def _rlimit_values(limits: Limits, nproc: int | None = None) -> list[tuple[int, str, int, int]]:
+    """The rlimits of a run, as (resource, prlimit flag, soft, hard); ``nproc`` None: no
+    RLIMIT_NPROC (it is applied inside the run's user namespace, see :func:`_nproc_plan`)."""
     cpu = int(limits.cpu_seconds)
-    return [
+    values = [
         (resource.RLIMIT_AS, "as", int(limits.memory_bytes), int(limits.memory_bytes)),
         (resource.RLIMIT_CPU, "cpu", cpu, cpu + 1),
-        (resource.RLIMIT_NPROC, "nproc", int(limits.processes), int(limits.processes)),
         (resource.RLIMIT_FSIZE, "fsize", int(limits.file_bytes), int(limits.file_bytes)),
         (resource.RLIMIT_CORE, "core", 0, 0),
     ]
+    if nproc is not None:
+        values.insert(2, (resource.RLIMIT_NPROC, "nproc", nproc, nproc))
+    return values
 
 
-def _rlimit_prefix(limits: Limits) -> tuple[list[str], Callable[[], None] | None]:
+def _uid_tasks(uid: int) -> int:
+    """How many processes and threads ``uid`` runs now (what its RLIMIT_NPROC counts)."""
+    count = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.stat(f"/proc/{name}").st_uid == uid:
+                    count += len(os.listdir(f"/proc/{name}/task"))
+            except OSError:
+                pass  # gone meanwhile
+    return count
+
+
+def _nproc_plan(limits: Limits, new_user_namespace: bool, mount_namespace: bool) -> tuple[int | None, list[str]]:
+    """Where RLIMIT_NPROC goes: (the value set in front of the whole command, or None; the
+    prlimit(1) prefix put inside the sandbox, right before the child's own command).
+
+    RLIMIT_NPROC counts the processes of a uid in one user namespace, and, at each user
+    namespace above, against the limit its creator had when it made it.  So:
+
+    * the sandbox user is a uid of its own (the grader is root): the limit goes in front, as
+      every other one, and counts the sandbox's processes only;
+    * the child shares the grader's uid in a user namespace the sandbox makes (bwrap
+      --unshare-user, unshare --user): set in front, the limit would count every process
+      of the grader's uid (the pytest workers, the Dask cluster, numpy's threads), and the
+      sandbox could not even be made when that uid is busy.  It is set inside instead, by
+      prlimit run as the first command in the new namespace, where only the sandbox's own
+      processes count;
+    * the child shares the grader's uid with no user namespace (weak isolation): the limit
+      is the uid's count now plus the budget, so the run gets its ``processes`` and the
+      grader keeps working.
+    """
+    budget = int(limits.processes)
+    if os.geteuid() == 0:
+        return budget, []
+    prlimit = _which("prlimit")
+    if new_user_namespace and prlimit is not None and _visible_inside(prlimit, mount_namespace):
+        return None, [prlimit, f"--nproc={budget}:{budget}", "--"]
+    return _uid_tasks(os.getuid()) + budget, []
+
+
+def _visible_inside(path: str, mount_namespace: bool) -> bool:
+    """Is the host's ``path`` at the same path inside the sandbox (always so without a mount
+    namespace; under bwrap only in the system folders that the minimal root mounts)?"""
+    if not mount_namespace:
+        return True
+    real = os.path.realpath(path)
+    return any(_is_within(p, d) for d in SYSTEM_DIRS for p in (path, real))
+
+
+def _rlimit_prefix(limits: Limits, nproc: int | None) -> tuple[list[str], Callable[[], None] | None]:
     """prlimit(1) in front of the command, or a preexec function if it is missing."""
-    values = _rlimit_values(limits)
+    values = _rlimit_values(limits, nproc)
     prlimit = _which("prlimit")
     if prlimit is not None:
         return [prlimit, *(f"--{flag}={soft}:{hard}" for _, flag, soft, hard in values), "--"], None
@@ -757,7 +815,11 @@ def _plan(
     if os.geteuid() == 0:
         os.chmod(wd, 0o700)
 
-    limit_prefix, preexec = _rlimit_prefix(limits)
+    # a user namespace is made for the child when the grader is not root (bwrap needs one,
+    # unshare is given --user whenever it makes any namespace)
+    new_userns = os.geteuid() != 0 and (iso.bubblewrap or iso.network_namespace or iso.pid_namespace)
+    nproc, inner_limit = _nproc_plan(limits, new_userns, iso.bubblewrap)
+    limit_prefix, preexec = _rlimit_prefix(limits, nproc)
     drop = [] if privileged_server else _drop_prefix(account)
 
     if iso.bubblewrap:
@@ -780,7 +842,7 @@ def _plan(
             for cap in SERVER_CAPABILITIES:
                 cmd += ["--cap-add", cap]
         cmd += _bwrap_mount_args(wd, exposed, hidden, bound)
-        cmd += ["--", *drop, *argv]
+        cmd += ["--", *inner_limit, *drop, *argv]
         return _Plan(cmd, _child_env(str(SANDBOX_WORKDIR), env), "/", preexec, True)
 
     # No mount namespace: the child sees the host file system, so everything
@@ -807,7 +869,7 @@ def _plan(
         if iso.pid_namespace:
             cmd += ["--pid", "--fork", "--kill-child"]
         cmd.append("--")
-    cmd += [*drop, *argv]
+    cmd += [*inner_limit, *drop, *argv]
     return _Plan(cmd, _child_env(wd, env), wd, preexec, False)
 
 
