@@ -8,6 +8,7 @@ The package follows the data, one stage per subpackage:
 
 Next to them, the facts every stage reads: assignment (the teacher notebook's functions,
 points and setup), cases (the test cases, one definition for the notebook's hidden
-tests and the batch grader) and notebook (the hidden tests' check(), which nbgrader runs
-inside the notebook kernel).  The sandbox imports this file: it holds no code.
+tests and the batch grader), notebook (the hidden tests' check(), which nbgrader runs
+inside the notebook kernel) and processes (a uid's process count, for relative
+limits).  The sandbox imports this file: it holds no code.
 """

@@ -347,3 +347,34 @@ def test_the_limited_kernel_is_installed_once_as_a_user_kernelspec(tmp_path, mon
     assert (folder / "kernel.json").stat().st_mtime_ns == before
     spec = KernelSpecManager().get_kernel_spec(limited_kernel.KERNEL_NAME)
     assert spec.argv[:3] == [sys.executable, "-m", "autograder.course.kernel"]
+
+
+def test_the_limited_kernel_can_start_threads_while_its_user_runs_many():
+    """When the user already runs many threads (the grader's own, pytest's), does the limited
+    kernel's RLIMIT_NPROC, set relative to what the user runs, still let the kernel start
+    threads of its own?  (It counts threads as well as processes.)"""
+    import threading
+
+    from autograder.course import kernel as limited_kernel
+    release = threading.Event()
+    held = [threading.Thread(target=release.wait, daemon=True)
+            for _ in range(2 * limited_kernel.EXTRA_PROCESSES)]
+    for t in held:
+        t.start()
+    code = ("import threading\n"
+            "from autograder.course.kernel import apply_limits\n"
+            "apply_limits()\n"
+            "e = threading.Event()\n"
+            "ts = [threading.Thread(target=e.wait) for _ in range(16)]\n"
+            "[t.start() for t in ts]\n"
+            "e.set()\n"
+            "[t.join() for t in ts]\n"
+            "print('started', len(ts))\n")
+    try:
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             cwd=ROOT, timeout=120)
+    finally:
+        release.set()
+        for t in held:
+            t.join()
+    assert (run.returncode, run.stdout) == (0, "started 16\n"), run.stderr

@@ -16,10 +16,12 @@ import resource
 import sys
 from pathlib import Path
 
+from autograder.processes import uid_tasks
+
 KERNEL_NAME = "rnn-step-by-step-limited"
 
-# The limits, with what each bounds.  RLIMIT_NPROC counts every process of the
-# user, so it is set relative to what the user already runs (root ignores it).
+# The limits, with what each bounds.  RLIMIT_NPROC counts every process and thread
+# of the user, so it is set relative to what the user already runs (root ignores it).
 LIMITS = {
     "RLIMIT_AS": 4 * 2**30,      # address space: 4 GiB
     "RLIMIT_CPU": 15 * 60,       # CPU seconds for the whole notebook
@@ -29,23 +31,10 @@ LIMITS = {
 EXTRA_PROCESSES = 64
 
 
-def _user_processes():
-    uid = os.getuid()
-    count = 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.stat(f"/proc/{entry}").st_uid == uid:
-                    count += 1
-            except OSError:
-                pass
-    return count
-
-
 def apply_limits():
     for name, value in LIMITS.items():
         resource.setrlimit(getattr(resource, name), (value, value))
-    nproc = _user_processes() + EXTRA_PROCESSES
+    nproc = uid_tasks(os.getuid()) + EXTRA_PROCESSES
     resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")

@@ -88,6 +88,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Mapping, Sequence
 
+from autograder.processes import uid_tasks
+
 __all__ = [
     "spawn_isolated",
     "kill_spawned",
@@ -543,19 +545,6 @@ def _rlimit_values(limits: Limits, nproc: int | None = None) -> list[tuple[int, 
     return values
 
 
-def _uid_tasks(uid: int) -> int:
-    """How many processes and threads ``uid`` runs now (what its RLIMIT_NPROC counts)."""
-    count = 0
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                if os.stat(f"/proc/{name}").st_uid == uid:
-                    count += len(os.listdir(f"/proc/{name}/task"))
-            except OSError:
-                pass  # gone meanwhile
-    return count
-
-
 def _nproc_plan(limits: Limits, new_user_namespace: bool, mount_namespace: bool) -> tuple[int | None, list[str]]:
     """Where RLIMIT_NPROC goes: (the value set in front of the whole command, or None; the
     prlimit(1) prefix put inside the sandbox, right before the child's own command).
@@ -581,7 +570,7 @@ def _nproc_plan(limits: Limits, new_user_namespace: bool, mount_namespace: bool)
     prlimit = _which("prlimit")
     if new_user_namespace and prlimit is not None and _visible_inside(prlimit, mount_namespace):
         return None, [prlimit, f"--nproc={budget}:{budget}", "--"]
-    return _uid_tasks(os.getuid()) + budget, []
+    return uid_tasks(os.getuid()) + budget, []
 
 
 def _visible_inside(path: str, mount_namespace: bool) -> bool:
