@@ -922,9 +922,11 @@ def serve(workdir, payload_dir, mode, child_id):
         if _limits() != limits:
             out.write(json.dumps({"restart": "the fork server's limits were changed"}) + "\n")
             os._exit(75)
+        timeout, units = float(request["timeout"]), request["units"]
+        budget = float(request.get("budget", 1e9))
         if held is not None:
             if request.get("continue") and request["dir"] == held.folder and _alive(held.pid):
-                _continue(held, request, out)
+                _continue(held, units, _relay_deadline(timeout, budget, units), out)
                 held = None
                 continue
             held.end()
@@ -934,8 +936,6 @@ def serve(workdir, payload_dir, mode, child_id):
             oracle_pid, control = _start_oracle(payload_dir)
         job_dir = Path(workdir) / request["dir"]
         job = json.loads((job_dir / "job.json").read_text())
-        timeout, units = float(request["timeout"]), request["units"]
-        budget = float(request.get("budget", 1e9))
         theirs = None
         if any(run == "oracle" and job["dependencies"].get(f) for f, run in units):
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -993,19 +993,17 @@ def _report_lost(out, units):
         out.write(json.dumps({"function": function, "run": run, "status": "lost"}) + "\n")
 
 
-def _continue(held, request, out):
+def _continue(held, units, deadline, out):
     """Run the units of a "continue" request in the held init, then end the job."""
-    units = request["units"]
     try:
         os.write(held.control_w, (json.dumps(units) + "\n").encode())
     except OSError:
         pass
     os.close(held.control_w)
-    seen = _relay(held.report_r, out, units, held.pid,
-                  _relay_deadline(float(request["timeout"]), float(request.get("budget", 1e9)), units))
+    seen = _relay(held.report_r, out, units, held.pid, deadline)
     os.close(held.report_r)
     _report_lost(out, units[seen:])
-    out.write(json.dumps({"done": request["dir"]}) + "\n")
+    out.write(json.dumps({"done": held.folder}) + "\n")
 
 
 def _parse_args(argv):
