@@ -440,3 +440,65 @@ def test_hostile_or_broken_timestamp_files_are_refused(tmp_path):
         entry = timestamps.annotate({}, folder, None)
         assert entry["submitted_at"] is None and entry["late"] is False and entry["timestamp_problem"]
     assert timestamps.read_timestamp(tmp_path / "nothing-here") == (None, None)
+
+
+def _class_results(n: int) -> dict:
+    """n students, student k scoring k % 6 points on rnn_cell_forward, full marks elsewhere."""
+    students = {}
+    for k in range(n):
+        functions = {name: _fn(POINTS[name]) for name in FUNCTIONS}
+        functions["rnn_cell_forward"] = _fn(float(k % 6), k % 6 == 5)
+        students[f"s{k:03d}"] = {"total": 0.0, "max": MAX_TOTAL, "error": None, "functions": functions}
+    return {"assignment": ASSIGNMENT, "isolation": "test", "students": students}
+
+
+def test_a_class_is_saved_in_a_few_transactions_not_two_per_student(tmp_path, make_course):
+    """Does writing 40 students commit a handful of database transactions (nbgrader's own
+    commits became savepoints), and are all 40 students' scores saved all the same?"""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Connection
+
+    course = tmp_path / "course"
+    db_url = make_course(course)
+    commits = []
+
+    def count(conn):
+        commits.append(conn)
+    event.listen(Connection, "commit", count)
+    try:
+        write_gradebook(_class_results(40), course, db_url)
+    finally:
+        event.remove(Connection, "commit", count)
+    assert 1 <= len(commits) <= 10, len(commits)
+    grades = _db_state(db_url)["grades"]
+    for k in range(40):
+        assert grades[f"s{k:03d}", "rnn_cell_forward"][0] == float(k % 6)
+        assert grades[f"s{k:03d}", "lstm_backward"][0] == POINTS["lstm_backward"]
+
+
+def test_a_failure_after_some_students_keeps_the_students_before_it(tmp_path, make_course, monkeypatch):
+    """When writing one student fails half way, are the students written before it saved,
+    and is the failing one's submission undone, not left half written?"""
+    from autograder.grading import gradebook
+
+    course = tmp_path / "course"
+    db_url = make_course(course)
+    results = _class_results(5)
+    real = gradebook.verdict_comment
+
+    def failing(entry, function):
+        if entry is results["students"]["s003"]:
+            raise RuntimeError("the disk is full")
+        return real(entry, function)
+    monkeypatch.setattr(gradebook, "verdict_comment", failing)
+    with pytest.raises(RuntimeError, match="disk is full"):
+        write_gradebook(results, course, db_url)
+    with Gradebook(db_url, course_id="") as gb:
+        for k in range(3):
+            grade = gb.find_grade(grade_cell_name("rnn_cell_forward"), ASSIGNMENT, ASSIGNMENT, f"s{k:03d}")
+            assert grade.auto_score == float(k % 6)
+        # the failing student's submission went back with its scores; the next one never came
+        with pytest.raises(MissingEntry):
+            gb.find_submission(ASSIGNMENT, "s003")
+        assert "s004" not in {student.id for student in gb.students}
+        gb.engine.dispose()
