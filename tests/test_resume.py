@@ -239,3 +239,42 @@ def test_a_kept_entry_is_not_cut_again(tmp_path):
     assert kept(second_stderr) == 1, second_stderr[-2000:]
     assert second["functions"]["rnn_cell_forward"]["message"][-60:] == message[-60:]
     assert second == first
+
+
+def test_a_grader_killed_while_writing_the_gradebook_leaves_it_whole_after_the_rerun(tmp_path):
+    """The gradebook writer saves its students once a second, so a grader killed mid-batch
+    may not have saved the last ones.  Does the rerun (which keeps the graded students from
+    the journal) leave every student in the gradebook, with the scores of results.json?"""
+    from nbgrader.api import Gradebook
+
+    from autograder.grading.gradebook import default_db_url, grade_cell_name
+    course = make_course(tmp_path / "course")
+    submitted = tmp_path / "submitted"
+    write_all(submitted)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(grade_cmd(submitted, out, course, jobs=1), cwd=KIT,
+                            env=grader_env(tmp_path), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    try:
+        while not (out / ".journal").is_dir() or len(journal_state(out)) < 4:
+            assert proc.poll() is None, "the batch ended before it could be killed"
+            assert time.monotonic() < deadline, "no journal entries after 300 s"
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    results, _ = run_grader(submitted, out, course, scratch=tmp_path, jobs=1)
+    assert set(results["students"]) == set(STUDENTS)
+    env_path = os.environ.get("PATH", "")
+    os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env_path
+    try:
+        with Gradebook(default_db_url(course), course_id="") as gb:
+            assert {student.id for student in gb.students} == set(STUDENTS)
+            for student, entry in results["students"].items():
+                for function, result in entry["functions"].items():
+                    grade = gb.find_grade(grade_cell_name(function), NAME, NAME, student)
+                    assert grade.auto_score == result["score"], (student, function)
+            gb.engine.dispose()
+    finally:
+        os.environ["PATH"] = env_path
