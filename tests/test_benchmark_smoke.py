@@ -132,3 +132,36 @@ def test_a_disagreement_would_be_reported():
     result = bench_grading.check_verdicts(students, {student: entry}, theirs)
     assert not result["agree"]
     assert result["mismatches"] == [f"{student} lstm_backward: batch grader 10, nbgrader 0.0"]
+
+
+def test_the_gradebook_benchmark_finds_both_writers_leave_the_same_rows(tmp_path):
+    """Does bench_gradebook.py run end to end, with the writer and nbgrader's own API leaving
+    the same rows in the gradebook, and report a number for every phase?"""
+    out = tmp_path / "gradebook.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_gradebook.py"),
+                           "--students", "6", "--rounds", "1", "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    figures = json.loads(out.read_text())
+    assert figures["same_rows"] is True
+    for label in ("nbgrader_api", "writer"):
+        for phase in ("first", "regrade"):
+            assert is_number(figures[label][phase]["wall_s"]), (label, phase)
+    assert "same rows left by both (every column but the ids): yes" in proc.stdout
+
+
+def test_the_gradebook_benchmark_would_see_different_rows(tmp_path):
+    """Would the gradebook benchmark notice a writer that left a different score?"""
+    from benchmarks import bench_gradebook
+    from autograder.grading import gradebook
+    template = bench_gradebook.make_template(tmp_path)
+    results = bench_gradebook.class_results(3)
+    ours = bench_gradebook.empty_course(template, tmp_path / "ours")
+    theirs = bench_gradebook.empty_course(template, tmp_path / "theirs")
+    bench_gradebook.nbgrader_api(results, theirs)
+    changed = json.loads(json.dumps(results))
+    changed["students"]["student0001"]["functions"]["rnn_forward"]["score"] = 0.0
+    gradebook.write_gradebook(changed, ours)
+    assert bench_gradebook.rows(ours / "gradebook.db") != bench_gradebook.rows(theirs / "gradebook.db")
+    gradebook.write_gradebook(results, ours)
+    assert bench_gradebook.rows(ours / "gradebook.db") == bench_gradebook.rows(theirs / "gradebook.db")
