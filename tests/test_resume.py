@@ -49,6 +49,15 @@ def journal_state(out: Path) -> dict:
     return state
 
 
+def wait_for_journal(proc, out: Path, entries: int) -> None:
+    """Return once the batch `proc` has at least `entries` students in its journal."""
+    deadline = time.monotonic() + 300
+    while not (out / ".journal").is_dir() or len(journal_state(out)) < entries:
+        assert proc.poll() is None, "the batch ended before it could be killed"
+        assert time.monotonic() < deadline, "no journal entries after 300 s"
+        time.sleep(0.02)
+
+
 def kept(stderr: str) -> int:
     found = re.findall(r"(\d+) unchanged submission\(s\) kept from the journal", stderr)
     return int(found[-1]) if found else 0
@@ -83,12 +92,8 @@ def resumed(tmp_path_factory):
     proc = subprocess.Popen(grade_cmd(submitted, out, course, "--no-gradebook", jobs=1), cwd=KIT,
                             env=grader_env(scratch), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 300
     try:
-        while not (out / ".journal").is_dir() or len(journal_state(out)) < 3:
-            assert proc.poll() is None, "the batch ended before it could be killed"
-            assert time.monotonic() < deadline, "no journal entries after 300 s"
-            time.sleep(0.02)
+        wait_for_journal(proc, out, 3)
     finally:
         proc.send_signal(signal.SIGKILL)  # only the grader itself: its sandbox must die with it
         proc.wait()
@@ -255,12 +260,8 @@ def test_a_grader_killed_while_writing_the_gradebook_leaves_it_whole_after_the_r
     proc = subprocess.Popen(grade_cmd(submitted, out, course, jobs=1), cwd=KIT,
                             env=grader_env(tmp_path), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 300
     try:
-        while not (out / ".journal").is_dir() or len(journal_state(out)) < 4:
-            assert proc.poll() is None, "the batch ended before it could be killed"
-            assert time.monotonic() < deadline, "no journal entries after 300 s"
-            time.sleep(0.02)
+        wait_for_journal(proc, out, 4)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
