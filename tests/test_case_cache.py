@@ -303,3 +303,35 @@ def test_a_figure_is_drawn_again_when_its_data_or_its_file_change(tmp_path):
         assert figurecache.png(tmp_path, draw, [1.0, 2.0], "t") == first
     assert len(calls) == 5
     assert figurecache.png(None, draw, [1.0, 2.0], "t") == first and len(calls) == 6
+
+
+def test_a_set_up_gradebook_is_written_without_importing_nbgrader(tmp_path):
+    """With a gradebook that `nbgrader generate_assignment` set up, does the real command line
+    write every sample's scores into it without importing nbgrader (SQLAlchemy alone), and
+    does a course whose gradebook is gone still get one, made by nbgrader, with the same
+    scores?  (The check can fail both ways: the second run must import nbgrader.)"""
+    from conftest import gradebook_scores, make_course, nbgrader
+
+    course = make_course(tmp_path / "course")
+    nbgrader(course, "generate_assignment", NAME, "--force")
+    submitted = course / "submitted"
+    samples.write_submissions(submitted, course / "release" / NAME / f"{NAME}.ipynb")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NBGRADER_DB_URL="")
+
+    def grade(out):
+        proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "autograder", "grade",
+                               str(submitted), "--out", str(out), "--course", str(course),
+                               "--no-progress", "--case-cache", str(tmp_path / "cache")],
+                              capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results = json.loads((out / "results.json").read_text())
+        scores = {s: {f: r["score"] for f, r in e["functions"].items()} for s, e in results["students"].items()}
+        return imported(proc.stderr), scores
+
+    names, scores = grade(tmp_path / "out1")
+    assert "nbgrader" not in names and "sqlalchemy" in names
+    assert gradebook_scores(course) == scores
+    (course / "gradebook.db").unlink()
+    names, again = grade(tmp_path / "out2")
+    assert "nbgrader" in names
+    assert again == scores and gradebook_scores(course) == scores

@@ -39,11 +39,13 @@ THREADS_PER_SLOT = 2
 IN_FLIGHT_PER_THREAD = 2  # submissions read ahead, per thread
 
 
-def grade(settings, log=None, on_entry=None):
+def grade(settings, log=None, on_entry=None, ready=None):
     """Grade every submission; return the results dict.
 
     on_entry(student, entry) is called, in this thread, with each student's results
-    entry as soon as it is known (the journal's too), e.g. to feed the gradebook."""
+    entry as soon as it is known (the journal's too), e.g. to feed the gradebook.
+    ready() is called once the sandbox is up, before the first submission (the gradebook
+    opens meanwhile, see autograder.grading.cli); what it raises stops the batch."""
     on_entry = on_entry or (lambda student, entry: None)
     log = log or (lambda msg: print(msg, file=sys.stderr))
     submissions = find_submissions(settings)
@@ -84,6 +86,12 @@ def grade(settings, log=None, on_entry=None):
             except BaseException:
                 runner.close()
                 raise
+        try:
+            if ready is not None:
+                ready()
+        except BaseException:
+            runner.close()
+            raise
         isolation = runner.describe()
         detail = runner.isolation_detail() if hasattr(runner, "isolation_detail") else {}
         if detail.get("weak"):

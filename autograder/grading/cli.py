@@ -67,39 +67,82 @@ def open_gradebook_writer(settings):
 GRADEBOOK_NOT_WRITTEN = 4  # exit status: grades written to OUT_DIR, not to the gradebook
 
 
+class GradebookMismatch(Exception):
+    """The gradebook cannot take these grades (ValueError of open_gradebook_writer): stop
+    before grading; the message says what to do."""
+
+
+class OpeningGradebook:
+    """open_gradebook_writer(settings) in a thread of its own, started at once: the gradebook
+    (its imports, its tables, its checks) opens while the fork servers start.  wait() is
+    called before the first submission is graded (autograder.grading.batch.grade's `ready`)."""
+
+    def __init__(self, settings):
+        import threading
+        self.writer, self.error, self.mismatch = None, None, None
+        self.thread = threading.Thread(target=self._open, args=(settings,), name="gradebook-open",
+                                       daemon=True)
+        self.thread.start()
+
+    def _open(self, settings):
+        try:
+            self.writer, self.error = open_gradebook_writer(settings)
+        except Exception as error:  # noqa: BLE001 -- raised by wait(), in the grader's thread
+            self.mismatch = error
+
+    def wait(self):
+        """The writer (or None) once the gradebook is open; GradebookMismatch if it cannot take
+        these grades."""
+        self.thread.join()
+        if isinstance(self.mismatch, ValueError):
+            raise GradebookMismatch(str(self.mismatch))
+        if self.mismatch is not None:
+            raise self.mismatch
+        return self.writer
+
+
 def main(argv):
     settings = parse_args(argv)
     started = time.time()
-    writer, gradebook_error = None, None
-    if settings.gradebook:
-        # the one writer of the gradebook: checked before any grading, filled as students finish
-        try:
-            writer, gradebook_error = open_gradebook_writer(settings)
-        except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
+    # the one writer of the gradebook: it opens while the fork servers start, is checked
+    # before any grading, and is filled as students finish
+    opening = OpeningGradebook(settings) if settings.gradebook else None
     from . import timestamps
-    duedate = writer.duedate if writer else None
-    extensions = writer.extensions if writer else {}
+    gradebook = {"writer": None, "duedate": None, "extensions": {}}
+
+    def ready():
+        if opening is not None:
+            writer = gradebook["writer"] = opening.wait()
+            if writer is not None:
+                gradebook["duedate"], gradebook["extensions"] = writer.duedate, writer.extensions
 
     def on_entry(student, entry):
         student_id = untrusted.gradebook_id(student)  # a valid nbgrader id for any folder name
         timestamps.annotate(entry, settings.submitted / student / settings.assignment,
-                            duedate, extensions.get(student_id))  # the gradebook's, by id
-        if writer is not None:
+                            gradebook["duedate"], gradebook["extensions"].get(student_id))  # by id
+        if gradebook["writer"] is not None:
             # stored under the id; the autograded notebook is made from the folder itself
-            writer.put(student_id, entry, folder=student)
+            gradebook["writer"].put(student_id, entry, folder=student)
 
     try:
-        results = grade(settings, on_entry=on_entry)
+        results = grade(settings, on_entry=on_entry, ready=ready)
     except BaseException as error:
+        writer = gradebook["writer"]
+        if writer is None and opening is not None:
+            opening.thread.join()  # opened after all (the grader stopped before it was needed)
+            writer = opening.writer
         if writer is not None:  # what was graded is saved in any case
             writer.stop()
             writer.thread.join()
+        if isinstance(error, GradebookMismatch):
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         if not isinstance(error, Exception):
             raise
         print(f"error: the grader could not run: {type(error).__name__}: {error}", file=sys.stderr)
         return 2
+    writer, duedate = gradebook["writer"], gradebook["duedate"]
+    gradebook_error = opening.error if opening is not None else None
     results["duedate"] = duedate.replace(tzinfo=datetime.timezone.utc).isoformat() if duedate else None
     if writer is not None:
         writer.stop()  # it saves the last students while the report is written

@@ -30,10 +30,13 @@ untouched (nbgrader lets a manual score override the automatic one), and
 needs review only if someone has already scored it by hand.  Running the
 function twice on the same results leaves the database as after one run.
 
-The rows are nbgrader's, in nbgrader's schema, with nbgrader's defaults, but they
-are written as rows (a submission's at once, the scores straight to their
-columns) and saved in one transaction a second rather than two a student;
-through nbgrader's per-object API a student cost about 10 ms of CPU and nine disk syncs.
+The rows are nbgrader's, in nbgrader's schema (reflected from the database), with
+nbgrader's defaults, but they are written as rows with SQLAlchemy Core (a submission's
+at once, the scores straight to their columns), each student in a SAVEPOINT of its own,
+and saved in one transaction a second rather than two a student; through nbgrader's
+per-object API a student cost about 10 ms of CPU and nine disk syncs.  nbgrader itself
+(about a second of imports) is loaded only when the gradebook lacks something that
+opening it with nbgrader would make: its tables, the named course, the assignment.
 
 A gradebook that cannot be opened (a bad URL, a server that is down) raises
 :class:`GradebookUnavailable`, whose message is one line with the URL's
@@ -52,9 +55,9 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from nbgrader.api import (Comment, Grade, Gradebook, MissingEntry, SubmittedAssignment, SubmittedNotebook,
-                          new_uuid)
-from sqlalchemy import bindparam, insert, select, update
+import uuid
+
+from sqlalchemy import Interval, MetaData, bindparam, create_engine, event, insert, inspect, select, type_coerce, update
 from sqlalchemy.engine import make_url
 
 from .report import FUNCTIONS
@@ -151,10 +154,10 @@ def _setup_lock(db_url: str) -> Iterator[None]:
 _LOCK_KEY = 0x6E62677264  # any fixed number; the same in every grader process
 
 
-def _open_gradebook(db_url: str, course_id: str, creatable: Path | None = None) -> Gradebook:
-    """Open the gradebook at db_url, creating a SQLite file only when ``creatable`` (the
-    source notebook the assignment will be made from) exists; GradebookUnavailable when the
-    database cannot be reached."""
+def _checked_url(db_url: str, creatable: Path | None = None):
+    """The parsed URL; a ValueError for a SQLite file that is not there when ``creatable``
+    (the source notebook the assignment would be made from) is not there either, and
+    GradebookUnavailable for what is not a database URL."""
     try:
         url = make_url(db_url)
     except Exception as exc:  # noqa: BLE001 -- sqlalchemy raises ArgumentError and others
@@ -168,6 +171,15 @@ def _open_gradebook(db_url: str, course_id: str, creatable: Path | None = None) 
                 f"no gradebook at {url.database}{where}; run 'python -m autograder build' "
                 "(or 'nbgrader generate_assignment') in the course directory first"
             )
+    return url
+
+
+def _open_gradebook(db_url: str, course_id: str, creatable: Path | None = None):
+    """nbgrader's Gradebook at db_url, creating a SQLite file only when ``creatable`` (the
+    source notebook the assignment will be made from) exists; GradebookUnavailable when the
+    database cannot be reached."""
+    _checked_url(db_url, creatable)
+    from nbgrader.api import Gradebook  # about a second of imports: only to set a gradebook up
     try:
         with _venv_on_path():
             return Gradebook(db_url, course_id=course_id)
@@ -190,11 +202,13 @@ def config_course_id(course_root: Path) -> str:
 DEFAULT_COURSE_ID = "default_course"  # what nbgrader's Gradebook uses when it is given none
 
 
-def ensure_assignment(gb: Gradebook, source: Path, assignment: str, notebook: str,
+def ensure_assignment(gb, source: Path, assignment: str, notebook: str,
                       course_id: str = DEFAULT_COURSE_ID) -> bool:
     """Create the assignment, its notebook and cells from the source notebook if the
-    gradebook lacks the notebook, as ``nbgrader generate_assignment`` records them
-    (its SaveCells step), in the course ``course_id``.  True if something was created."""
+    gradebook (nbgrader's Gradebook) lacks the notebook, as ``nbgrader generate_assignment``
+    records them (its SaveCells step), in the course ``course_id``.  True if something was
+    created."""
+    from nbgrader.api import MissingEntry
     try:
         gb.find_notebook(notebook, assignment)
         return False
@@ -282,13 +296,58 @@ def verdict_comment(entry: dict, function: str) -> str:
     return "\n".join(parts)
 
 
-_GRADE, _COMMENT = Grade.__table__, Comment.__table__
-#: The automatic score of one grade row; it needs a manual look only if someone scored it by hand.
-_SET_SCORE = update(_GRADE).where(_GRADE.c.notebook_id == bindparam("nb"), _GRADE.c.cell_id == bindparam("cell")) \
-    .values(auto_score=bindparam("value"), needs_manual_grade=_GRADE.c.manual_score.isnot(None))
-#: The automatic comment of one comment row.
-_SET_COMMENT = update(_COMMENT).where(_COMMENT.c.notebook_id == bindparam("nb"), _COMMENT.c.cell_id == bindparam("cell")) \
-    .values(auto_comment=bindparam("text"))
+#: The tables of nbgrader's schema that the writer reads or writes (reflected from the
+#: database, so that the rows are in nbgrader's own layout; nbgrader's models are imported
+#: only when the gradebook has to be set up, see _set_up).
+_TABLES = ("student", "course", "assignment", "notebook", "base_cell", "grade_cells", "solution_cells",
+           "task_cells", "submitted_assignment", "submitted_notebook", "grade", "comment")
+
+
+def new_uuid() -> str:
+    """A new row id, as nbgrader makes them (nbgrader.api.new_uuid)."""
+    return uuid.uuid4().hex
+
+
+def _engine(url):
+    """A SQLAlchemy engine for the gradebook.  pysqlite begins and ends transactions by itself,
+    which breaks SAVEPOINTs: on SQLite, SQLAlchemy emits BEGIN instead (its documented
+    workaround)."""
+    engine = create_engine(url, echo=False)
+    if url.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", lambda dbapi, _record: setattr(dbapi, "isolation_level", None))
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+    return engine
+
+
+def _needs_setup(connection, assignment: str, notebook: str, course_id: str) -> str | None:
+    """Why nbgrader must set the gradebook up before the writer can use it, or None when it
+    has what opening it with nbgrader's Gradebook and ensure_assignment would make: nbgrader's
+    tables, the course ``course_id`` (if one is named) and the assignment's notebook."""
+    names = set(inspect(connection).get_table_names())
+    missing = [name for name in (*_TABLES, "alembic_version") if name not in names]
+    if missing:
+        return f"it has no table {missing[0]}"
+    tables = MetaData()
+    tables.reflect(connection, only=["course", "assignment", "notebook"])
+    course, found, nb = (tables.tables[name] for name in ("course", "assignment", "notebook"))
+    if course_id and connection.scalar(select(course.c.id).where(course.c.id == course_id)) is None:
+        return f"it has no course {course_id!r}"
+    if connection.scalar(select(nb.c.id).join(found, found.c.id == nb.c.assignment_id).where(
+            found.c.name == assignment, nb.c.name == notebook)) is None:
+        return f"it has no notebook {notebook!r} in assignment {assignment!r}"
+    return None
+
+
+def _set_up(db_url: str, course_id: str, source: Path, assignment: str, notebook: str,
+            course_root: Path) -> bool:
+    """Let nbgrader's own Gradebook make what the gradebook lacks (its tables and their
+    alembic version, the course, the assignment with its notebook and cells); True if the
+    assignment's notebook was created."""
+    gb = _open_gradebook(db_url, course_id, creatable=source)
+    try:
+        return ensure_assignment(gb, source, assignment, notebook, config_course_id(course_root))
+    finally:
+        gb.close()
 
 
 class GradebookWriter:
@@ -296,14 +355,19 @@ class GradebookWriter:
 
     Opening it checks the assignment's structure, so a mismatch raises ValueError before
     anything is written.  Use it from one thread only, and close() it: that saves what
-    was written (or, with commit=False, throws away what the last student had unsaved).
+    was written.  A student whose write() fails leaves no row behind (each student is a
+    SAVEPOINT); the students before it are saved by close() all the same.
     """
+
+    COMMIT_SECONDS = 1.0  # longest time a written student waits to be saved
 
     def __init__(self, course_root: Path, db_url: str | None, assignment: str, *,
                  notebook: str | None = None, course_id: str = "",
                  functions: list[str] | None = None, autograded=None) -> None:
-        """autograded -- an object whose write(student_id, entry, folder) is called after each
-                         student (autograder.grading.autograded.AutogradedWriter), or None"""
+        """course_id -- passed on to nbgrader's Gradebook when the gradebook is set up (its
+                        course row is made when it is named and missing);
+        autograded -- an object whose write(student_id, entry, folder) is called after each
+                      student (autograder.grading.autograded.AutogradedWriter), or None"""
         if not assignment:
             raise ValueError("results has no 'assignment' name")
         self.assignment = assignment
@@ -311,148 +375,138 @@ class GradebookWriter:
         self.functions = list(functions or FUNCTIONS)
         self.db_url = db_url or default_db_url(course_root)
         self.autograded = autograded
+        self.engine = self.connection = self.transaction = None
+        self.created, self.written = False, 0
         source = source_notebook(course_root, assignment, self.notebook)
-        self.gb = None
+        url = _checked_url(self.db_url, creatable=source)
         with _setup_lock(self.db_url):
-            self.gb = _open_gradebook(self.db_url, course_id, creatable=source)
             try:
-                self.created = ensure_assignment(self.gb, source, assignment, self.notebook,
-                                                 config_course_id(course_root))
-                self.cell_max = self._check()
-                self.known = {student.id for student in self.gb.students}
-                found = self.gb.find_assignment(assignment)
-                self.assignment_id = found.id
-                # what a submission has rows for: (notebook id, grade, solution and task cell ids)
-                self.layout = [(nb.id, [c.id for c in nb.grade_cells], [c.id for c in nb.solution_cells],
-                                [c.id for c in nb.task_cells]) for nb in found.notebooks]
-                self.duedate = found.duedate  # naive UTC, as nbgrader stores it, or None
-                # {student: extension} in one query of two columns, not the whole class's rows
-                self.extensions = dict(self.gb.db.query(
-                    SubmittedAssignment.student_id, SubmittedAssignment.extension).filter(
-                    SubmittedAssignment.assignment_id == found.id,
-                    SubmittedAssignment.extension.isnot(None)).all())
+                self.engine = _engine(url)
+                with self.engine.connect() as probe:
+                    why = _needs_setup(probe, assignment, self.notebook, course_id)
+            except Exception as exc:  # noqa: BLE001 -- driver, network and URL errors of every kind
+                self.close(commit=False)
+                raise GradebookUnavailable(f"the gradebook at {describe_url(self.db_url)} could not be "
+                                           f"opened: {type(exc).__name__}: {_one_line(exc)}") from None
+            try:
+                if why is not None:
+                    log.info("setting the gradebook up with nbgrader: %s", why)
+                    self.created = _set_up(self.db_url, course_id, source, assignment, self.notebook,
+                                           course_root)
+                self.connection = self.engine.connect()
+                self.transaction = self.connection.begin()
+                self._read()
             except BaseException:
                 self.close(commit=False)
                 raise
-        self._group_commits()
-        self.written = 0
-
-    FORGET_EVERY = 200  # students
-    COMMIT_SECONDS = 1.0  # longest time a written student waits to be saved
-
-    def _group_commits(self) -> None:
-        """Save the students in groups, one database transaction a second, not two a student.
-
-        nbgrader commits as it adds each student and each submission.  On SQLite each
-        commit waits for the disk (four to five fsyncs: about nine a student, 2,644 for a
-        class of 300 where this makes 288).  From here on, nbgrader's session is bound to
-        a connection whose transaction this writer begins and commits: nbgrader's commits
-        and rollbacks become SAVEPOINTs (SQLAlchemy's "join an external transaction"), so a
-        failed step still undoes only itself, and _commit() saves everything written so
-        far.  A student written but not yet saved when the grader is killed is written
-        again by the next run, from the journal."""
-        from sqlalchemy import create_engine, event
-        from sqlalchemy.orm import scoped_session, sessionmaker
-        url = make_url(self.db_url)
-        engine = create_engine(url, echo=False)
-        if url.get_backend_name() == "sqlite":
-            # pysqlite begins and ends transactions by itself, which breaks SAVEPOINTs:
-            # let SQLAlchemy emit BEGIN instead (its documented workaround)
-            event.listen(engine, "connect", lambda dbapi, _record: setattr(dbapi, "isolation_level", None))
-            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
-        try:
-            connection = engine.connect()
-            transaction = connection.begin()
-        except Exception as exc:  # noqa: BLE001 -- driver and network errors of every kind
-            engine.dispose()
-            self.close(commit=False)
-            raise GradebookUnavailable(f"the gradebook at {describe_url(self.db_url)} could not be "
-                                       f"opened: {type(exc).__name__}: {_one_line(exc)}") from None
-        self.gb.db.remove()
-        self.gb.engine.dispose()
-        self.gb.engine, self.connection, self.transaction = engine, connection, transaction
-        # expire_on_commit=False: the assignment, its notebook and grade cells, read once,
-        # stay loaded across nbgrader's commits (nothing else writes them while this runs)
-        self.gb.db = scoped_session(sessionmaker(bind=connection, autoflush=True, expire_on_commit=False,
-                                                 join_transaction_mode="create_savepoint"))
         self.saved_at = time.monotonic()
+
+    def _read(self) -> None:
+        """Reflect nbgrader's tables and read, once, what write() needs: the assignment's id,
+        due date and extensions, the ids of each notebook's grade, solution and task cells,
+        each function's grade cell (its max score) and solution cell, the known students.
+        ValueError if the notebook or a function's grade cell is missing."""
+        metadata = MetaData()
+        metadata.reflect(self.connection, only=list(_TABLES))
+        t = self.tables = metadata.tables
+        db = self.connection
+        found, nb, cell = t["assignment"], t["notebook"], t["base_cell"]
+        self.assignment_id, self.duedate = db.execute(  # duedate: naive UTC, as nbgrader stores it
+            select(found.c.id, found.c.duedate).where(found.c.name == self.assignment)).one()
+        notebooks = dict(db.execute(select(nb.c.name, nb.c.id).where(nb.c.assignment_id == self.assignment_id)).all())
+        if self.notebook not in notebooks:
+            raise ValueError(
+                f"the gradebook at {self.db_url} has no notebook {self.notebook!r} in assignment "
+                f"{self.assignment!r}; run 'nbgrader generate_assignment {self.assignment}' first"
+            )
+        self.notebook_id = notebooks[self.notebook]
+        cells = {}  # kind -> [(cell id, name, notebook id, max score or None)]
+        for kind in ("grade_cells", "solution_cells", "task_cells"):
+            sub = t[kind]
+            score = sub.c.max_score if "max_score" in sub.c else None
+            cells[kind] = db.execute(select(cell.c.id, cell.c.name, cell.c.notebook_id, score).join(
+                sub, sub.c.id == cell.c.id).where(cell.c.notebook_id.in_(list(notebooks.values())))).all()
+        # what a new submission has rows for: (notebook id, grade, solution and task cell ids)
+        self.layout = [(nid, *([c[0] for c in cells[kind] if c[2] == nid]
+                               for kind in ("grade_cells", "solution_cells", "task_cells")))
+                       for nid in notebooks.values()]
+        mine = {kind: {c[1]: c for c in cells[kind] if c[2] == self.notebook_id} for kind in cells}
+        missing = [grade_cell_name(name) for name in self.functions
+                   if grade_cell_name(name) not in mine["grade_cells"]]
+        if missing:
+            raise ValueError(f"assignment {self.assignment!r} in {self.db_url} lacks the grade cells "
+                             f"{', '.join(missing)}")
+        graded = {name: mine["grade_cells"][grade_cell_name(name)] for name in self.functions}
+        self.cell_max = {name: float(c[3]) for name, c in graded.items()}
+        self.grade_cells = {name: c[0] for name, c in graded.items()}
+        self.solution_cells = {name: mine["solution_cells"][name][0] for name in self.functions
+                               if name in mine["solution_cells"]}
+        self.known = set(db.scalars(select(t["student"].c.id)))
+        submitted = t["submitted_assignment"]
+        # {student: extension} in one query of two columns, not the whole class's rows
+        # (nbgrader's column is an Interval, which SQLite stores as a time after 1970: read as one)
+        self.extensions = dict(db.execute(select(submitted.c.student_id, type_coerce(
+            submitted.c.extension, Interval)).where(
+            submitted.c.assignment_id == self.assignment_id, submitted.c.extension.isnot(None))).all())
+        grade, comment = t["grade"], t["comment"]
+        #: The automatic score of one grade row; it needs a manual look only if someone scored it by hand.
+        self.set_score = update(grade).where(grade.c.notebook_id == bindparam("nb"),
+                                             grade.c.cell_id == bindparam("cell")).values(
+            auto_score=bindparam("value"), needs_manual_grade=grade.c.manual_score.isnot(None))
+        #: The automatic comment of one comment row.
+        self.set_comment = update(comment).where(comment.c.notebook_id == bindparam("nb"),
+                                                 comment.c.cell_id == bindparam("cell")).values(
+            auto_comment=bindparam("text"))
 
     def _commit(self) -> None:
         """Save every student written so far (one transaction), and begin the next."""
-        self.gb.db.commit()  # the last SAVEPOINT, into the transaction
         self.transaction.commit()
         self.transaction = self.connection.begin()
         self.saved_at = time.monotonic()
 
-    def _check(self) -> dict[str, float]:
-        """{function: max score of its grade cell}; ValueError if the gradebook lacks one.
-        Also keeps the ids that write() needs: the notebook's, and those of each function's
-        grade cell and (where there is one) solution cell."""
-        try:
-            self.notebook_id = self.gb.find_notebook(self.notebook, self.assignment).id
-        except MissingEntry as exc:
-            raise ValueError(
-                f"the gradebook at {self.db_url} has no notebook {self.notebook!r} in assignment "
-                f"{self.assignment!r}; run 'nbgrader generate_assignment {self.assignment}' first"
-            ) from exc
-        cell_max, missing = {}, []
-        self.grade_cells, self.solution_cells = {}, {}
-        for name in self.functions:
-            try:
-                cell = self.gb.find_grade_cell(grade_cell_name(name), self.notebook, self.assignment)
-            except MissingEntry:
-                missing.append(grade_cell_name(name))
-            else:
-                cell_max[name] = float(cell.max_score)
-                self.grade_cells[name] = cell.id
-            with contextlib.suppress(MissingEntry):
-                self.solution_cells[name] = self.gb.find_solution_cell(name, self.notebook, self.assignment).id
-        if missing:
-            raise ValueError(
-                f"assignment {self.assignment!r} in {self.db_url} lacks the grade cells "
-                f"{', '.join(missing)}"
-            )
-        return cell_max
-
     def _submitted_notebook(self, student_id: str) -> tuple[str, str, datetime.datetime | None]:
-        """(submission id, its notebook's id, its timestamp) of the student's submission,
-        which nbgrader's add_submission makes, with every grade and comment row, when the
-        gradebook has none yet.  Read as three columns: nbgrader's own lookup loads every
-        score total of the submission, each a query of its own."""
-        db = self.gb.db
-        row = db.execute(select(SubmittedAssignment.id, SubmittedAssignment.timestamp).where(
-            SubmittedAssignment.assignment_id == self.assignment_id,
-            SubmittedAssignment.student_id == student_id)).first()
+        """(submission id, its notebook's id, its timestamp) of the student's submission, which
+        _add_submission makes, with every grade and comment row, when the gradebook has none
+        yet.  Read as three columns: nbgrader's own lookup loads every score total of the
+        submission, each a query of its own."""
+        submitted, sn = self.tables["submitted_assignment"], self.tables["submitted_notebook"]
+        row = self.connection.execute(select(submitted.c.id, submitted.c.timestamp).where(
+            submitted.c.assignment_id == self.assignment_id, submitted.c.student_id == student_id)).first()
         if row is None:
-            row = (self._add_submission(student_id), None)
-        notebook_id = db.scalar(select(SubmittedNotebook.id).where(
-            SubmittedNotebook.assignment_id == row[0], SubmittedNotebook.notebook_id == self.notebook_id))
+            submission_id, notebooks = self._add_submission(student_id)
+            return submission_id, notebooks[self.notebook_id], None
+        notebook_id = self.connection.scalar(select(sn.c.id).where(
+            sn.c.assignment_id == row[0], sn.c.notebook_id == self.notebook_id))
         if notebook_id is None:
             raise ValueError(f"the gradebook's submission of {student_id!r} has no notebook "
                              f"{self.notebook!r}; remove the submission in formgrader and grade again")
         return row[0], notebook_id, row[1]
 
-    def _add_submission(self, student_id: str) -> str:
-        """The rows nbgrader's add_submission makes for a new submission, inserted at once;
-        its id.  For each notebook of the assignment: a submitted notebook, a grade for each
-        grade and task cell, a comment for each solution and task cell; every other column
-        takes nbgrader's own default.  (add_submission loads the assignment and the student
-        with every total it computes over the class: a cost that grows with the class.)"""
-        connection = self.gb.db.connection()
+    def _add_submission(self, student_id: str) -> tuple[str, dict[str, str]]:
+        """The rows nbgrader's add_submission makes for a new submission, inserted at once:
+        for each notebook of the assignment a submitted notebook, a grade for each grade and
+        task cell, a comment for each solution and task cell.  The columns with a default in
+        nbgrader's models (which a reflected table does not know) get it here: the ids,
+        ``flagged`` False, ``needs_manual_grade`` True; every other column is NULL, as there.
+        Returns (submission id, {notebook id: submitted notebook id})."""
+        t, db = self.tables, self.connection
         submission_id = new_uuid()
-        connection.execute(insert(SubmittedAssignment.__table__).values(
+        db.execute(insert(t["submitted_assignment"]).values(
             id=submission_id, assignment_id=self.assignment_id, student_id=student_id))
+        made = {}
         for notebook_id, grade_cells, solution_cells, task_cells in self.layout:
-            submitted = new_uuid()
-            connection.execute(insert(SubmittedNotebook.__table__).values(
-                id=submitted, notebook_id=notebook_id, assignment_id=submission_id))
-            grades = [{"cell_id": cell, "notebook_id": submitted} for cell in grade_cells + task_cells]
-            comments = [{"cell_id": cell, "notebook_id": submitted} for cell in solution_cells + task_cells]
+            made[notebook_id] = submitted = new_uuid()
+            db.execute(insert(t["submitted_notebook"]).values(
+                id=submitted, notebook_id=notebook_id, assignment_id=submission_id, flagged=False))
+            grades = [{"id": new_uuid(), "cell_id": cell, "notebook_id": submitted, "needs_manual_grade": True}
+                      for cell in grade_cells + task_cells]
+            comments = [{"id": new_uuid(), "cell_id": cell, "notebook_id": submitted}
+                        for cell in solution_cells + task_cells]
             if grades:
-                connection.execute(insert(Grade.__table__), grades)
+                db.execute(insert(t["grade"]), grades)
             if comments:
-                connection.execute(insert(Comment.__table__), comments)
-        return submission_id
+                db.execute(insert(t["comment"]), comments)
+        return submission_id, made
 
     def write(self, student_id: str, entry: dict | None, folder: str | None = None) -> None:
         """Store one student's results entry (their scores are saved by the next commit).
@@ -462,36 +516,32 @@ class GradebookWriter:
         student_id = str(student_id)
         entry = entry or {}
         given = {} if entry.get("error") else (entry.get("functions") or {})
-        if student_id not in self.known:
-            self.gb.add_student(student_id)
-            self.known.add(student_id)
-        submission_id, notebook_id, timestamp = self._submitted_notebook(student_id)
-        # the scores and comments go straight to their columns, one statement for all rows:
-        # loading the rows as objects costs a query per row for the totals nbgrader adds
-        scores = []
-        for name in self.functions:
-            score = _score((given.get(name) or {}).get("score"))
-            if not 0.0 <= score <= self.cell_max[name]:
-                log.warning("%s: score %s for %s is outside [0, %s]",
-                            student_id, score, name, self.cell_max[name])
-            scores.append({"nb": notebook_id, "cell": self.grade_cells[name], "value": score})
-        self.gb.db.flush()
-        connection = self.gb.db.connection()
-        changed = connection.execute(_SET_SCORE, scores).rowcount
-        if connection.dialect.supports_sane_multi_rowcount and changed != len(scores):
-            raise ValueError(f"the gradebook's submission of {student_id!r} lacks some of its "
-                             f"{len(scores)} grades; remove the submission in formgrader and grade again")
-        if self.solution_cells:
-            connection.execute(_SET_COMMENT, [{"nb": notebook_id, "cell": cell_id,
+        db = self.connection
+        with db.begin_nested():  # one student: every row or none
+            if student_id not in self.known:
+                db.execute(insert(self.tables["student"]).values(id=student_id))  # as add_student
+            submission_id, notebook_id, timestamp = self._submitted_notebook(student_id)
+            # the scores and comments go straight to their columns, one statement for all rows
+            scores = []
+            for name in self.functions:
+                score = _score((given.get(name) or {}).get("score"))
+                if not 0.0 <= score <= self.cell_max[name]:
+                    log.warning("%s: score %s for %s is outside [0, %s]",
+                                student_id, score, name, self.cell_max[name])
+                scores.append({"nb": notebook_id, "cell": self.grade_cells[name], "value": score})
+            changed = db.execute(self.set_score, scores).rowcount
+            if db.dialect.supports_sane_multi_rowcount and changed != len(scores):
+                raise ValueError(f"the gradebook's submission of {student_id!r} lacks some of its "
+                                 f"{len(scores)} grades; remove the submission in formgrader and grade again")
+            if self.solution_cells:
+                db.execute(self.set_comment, [{"nb": notebook_id, "cell": cell_id,
                                                "text": verdict_comment(entry, name)}
                                               for name, cell_id in self.solution_cells.items()])
-        submitted_at = _timestamp(entry.get("submitted_at"))
-        if submitted_at is not None and timestamp != submitted_at:  # nbgrader's lateness counts from it
-            connection.execute(update(SubmittedAssignment.__table__).where(
-                SubmittedAssignment.__table__.c.id == submission_id).values(timestamp=submitted_at))
-        # nbgrader's commits (SAVEPOINTs, see _group_commits) as it adds the next student and
-        # submission also take in the scores set just before; the transaction that saves
-        # them is committed once a second (below) and by close()
+            submitted_at = _timestamp(entry.get("submitted_at"))
+            if submitted_at is not None and timestamp != submitted_at:  # nbgrader's lateness counts from it
+                submitted = self.tables["submitted_assignment"]
+                db.execute(update(submitted).where(submitted.c.id == submission_id).values(timestamp=submitted_at))
+        self.known.add(student_id)
         self.written += 1
         if self.autograded is not None:
             try:
@@ -499,36 +549,33 @@ class GradebookWriter:
             except Exception as error:  # noqa: BLE001 -- the scores are saved all the same
                 log.warning("%s: no autograded notebook for formgrader: %s: %s",
                             student_id, type(error).__name__, error)
-        if self.written % self.FORGET_EVERY == 0:
-            # What the session loaded (every submission and grade so far, also through the
-            # assignment's and grade cells' collections) would grow with the class: save it
-            # and let it go.  The assignment is read again once for the next students.
-            self._commit()
-            self.gb.db.expunge_all()
-        elif time.monotonic() - self.saved_at >= self.COMMIT_SECONDS:
+        if time.monotonic() - self.saved_at >= self.COMMIT_SECONDS:
             self._commit()
 
     def close(self, commit: bool = True) -> None:
-        """Save what was written; with commit=False, first undo the last student's unsaved
-        step (the students before it are saved all the same)."""
-        if self.gb is None:
+        """Save what was written and let the database go.  With commit=False (after an error)
+        the students written before it are still saved, if the database lets them be, and a
+        failure to save is not raised: the error that led here is the one to report."""
+        if self.engine is None:
             return
         try:
-            if commit:
-                self.gb.db.commit()
-            else:
-                self.gb.db.rollback()
-            if getattr(self, "transaction", None) is not None:
-                self.transaction.commit()
-                self.transaction = None
+            if self.transaction is not None and self.transaction.is_active:
+                try:
+                    self.transaction.commit()
+                except Exception:
+                    if commit:
+                        raise
+                    log.warning("the gradebook could not save the students written before the error",
+                                exc_info=True)
         finally:
+            self.transaction = None
             try:
-                self.gb.close()
-                if getattr(self, "connection", None) is not None:
+                if self.connection is not None:
                     self.connection.close()
             finally:
-                self.gb.engine.dispose()
-                self.gb = None
+                self.connection = None
+                self.engine.dispose()
+                self.engine = None
 
     def __enter__(self) -> "GradebookWriter":
         return self

@@ -456,8 +456,7 @@ def python_layout(site: PurePosixPath | str, modules: Sequence[str] = ("numpy",)
     stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"])
     binds: list[tuple[str, str]] = []
     env: dict[str, str] = {}
-    in_system = all(any(_is_within(p, d) for d in SYSTEM_DIRS) for p in (exe, stdlib))
-    if in_system:
+    if _in_system_dirs(exe) and _in_system_dirs(stdlib):
         inside_exe = exe
     else:
         if not _is_within(exe, base):
@@ -545,7 +544,8 @@ def _rlimit_values(limits: Limits, nproc: int | None = None) -> list[tuple[int, 
     return values
 
 
-def _nproc_plan(limits: Limits, new_user_namespace: bool, mount_namespace: bool) -> tuple[int | None, list[str]]:
+def _nproc_plan(limits: Limits, new_user_namespace: bool, mount_namespace: bool,
+                prlimit: str | None) -> tuple[int | None, list[str]]:
     """Where RLIMIT_NPROC goes: (the value set in front of the whole command, or None; the
     prlimit(1) prefix put inside the sandbox, right before the child's own command).
 
@@ -567,7 +567,6 @@ def _nproc_plan(limits: Limits, new_user_namespace: bool, mount_namespace: bool)
     budget = int(limits.processes)
     if os.geteuid() == 0:
         return budget, []
-    prlimit = _which("prlimit")
     if new_user_namespace and prlimit is not None and _visible_inside(prlimit, mount_namespace):
         return None, [prlimit, f"--nproc={budget}:{budget}", "--"]
     return uid_tasks(os.getuid()) + budget, []
@@ -576,16 +575,19 @@ def _nproc_plan(limits: Limits, new_user_namespace: bool, mount_namespace: bool)
 def _visible_inside(path: str, mount_namespace: bool) -> bool:
     """Is the host's ``path`` at the same path inside the sandbox (always so without a mount
     namespace; under bwrap only in the system folders that the minimal root mounts)?"""
-    if not mount_namespace:
-        return True
-    real = os.path.realpath(path)
-    return any(_is_within(p, d) for d in SYSTEM_DIRS for p in (path, real))
+    return not mount_namespace or _in_system_dirs(path) or _in_system_dirs(os.path.realpath(path))
 
 
-def _rlimit_prefix(limits: Limits, nproc: int | None) -> tuple[list[str], Callable[[], None] | None]:
-    """prlimit(1) in front of the command, or a preexec function if it is missing."""
+def _in_system_dirs(path: str) -> bool:
+    """Is ``path`` in one of the system folders (SYSTEM_DIRS) that the minimal root mounts?"""
+    return any(_is_within(path, d) for d in SYSTEM_DIRS)
+
+
+def _rlimit_prefix(limits: Limits, nproc: int | None,
+                   prlimit: str | None) -> tuple[list[str], Callable[[], None] | None]:
+    """prlimit(1) (the path given, or None) in front of the command, or a preexec function
+    if it is missing."""
     values = _rlimit_values(limits, nproc)
-    prlimit = _which("prlimit")
     if prlimit is not None:
         return [prlimit, *(f"--{flag}={soft}:{hard}" for _, flag, soft, hard in values), "--"], None
 
@@ -807,8 +809,9 @@ def _plan(
     # a user namespace is made for the child when the grader is not root (bwrap needs one,
     # unshare is given --user whenever it makes any namespace)
     new_userns = os.geteuid() != 0 and (iso.bubblewrap or iso.network_namespace or iso.pid_namespace)
-    nproc, inner_limit = _nproc_plan(limits, new_userns, iso.bubblewrap)
-    limit_prefix, preexec = _rlimit_prefix(limits, nproc)
+    prlimit = _which("prlimit")
+    nproc, inner_limit = _nproc_plan(limits, new_userns, iso.bubblewrap, prlimit)
+    limit_prefix, preexec = _rlimit_prefix(limits, nproc, prlimit)
     drop = [] if privileged_server else _drop_prefix(account)
 
     if iso.bubblewrap:
