@@ -165,3 +165,25 @@ def test_the_gradebook_benchmark_would_see_different_rows(tmp_path):
     assert bench_gradebook.rows(ours / "gradebook.db") != bench_gradebook.rows(theirs / "gradebook.db")
     gradebook.write_gradebook(results, ours)
     assert bench_gradebook.rows(ours / "gradebook.db") == bench_gradebook.rows(theirs / "gradebook.db")
+
+
+def test_the_sandbox_profiler_runs_the_real_units():
+    """Does profile_sandbox.py run the units of the first-round mix in one process, judge
+    every submission as the mix says it must be judged, and print a number of ms?"""
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "profile_sandbox.py"),
+                           "--n", "3", "--top", "5"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    first = proc.stdout.splitlines()[0]
+    assert first.startswith("3 submissions of the first-round mix: ") and "ms of CPU a submission" in first
+    assert is_number(float(first.split(": ")[1].split()[0]))
+
+
+def test_the_sandbox_profiler_would_notice_units_that_are_not_the_real_ones(monkeypatch, capsys):
+    """If the profiler ran the units without the students' cells (as a wrong path to the
+    notebook would), would it say so and exit 1 rather than print a figure of nothing?"""
+    from benchmarks import profile_sandbox
+    real = profile_sandbox.run_units
+    monkeypatch.setattr(profile_sandbox, "run_units",
+                        lambda sources, *rest: real({}, *rest))
+    assert profile_sandbox.main(["--n", "2", "--top", "3"]) == 1
+    assert "not judged as the mix says" in capsys.readouterr().err
