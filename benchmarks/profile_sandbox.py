@@ -7,7 +7,7 @@ or "own") in forked processes inside bubblewrap, where a profiler cannot follow 
 whose CPU time /usr/bin/time does not see (they are reaped inside their own pid
 namespaces).  This script runs the same units in this process: the fork server's
 _compute for each unit, the stand-in answered by a real oracle process over its socket,
-the "own" runs chosen as runner.ForkServer.run chooses them.  It writes the first-round
+the "own" runs chosen by runner.own_runs, as in the batch.  It writes the first-round
 mix of issue 12 (benchmarks/mix.first_round_kinds) for n students and prints the CPU
 milliseconds a submission (time.process_time: this process only, so the oracle
 process's share is not counted), then the same under cProfile with the costliest
@@ -36,24 +36,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from autograder import assignment  # noqa: E402
-from autograder.grading import judge, submissions, verdict  # noqa: E402
-from autograder.grading.runner import write_payloads  # noqa: E402
+from autograder.grading import judge, submissions  # noqa: E402
+from autograder.grading.runner import own_runs, write_payloads  # noqa: E402
 from autograder.grading.settings import parse_args  # noqa: E402
-from autograder.sandbox import child, engine  # noqa: E402
+from autograder.sandbox import engine  # noqa: E402
 from autograder.sandbox import forkserver  # noqa: E402
 from benchmarks import mix  # noqa: E402
 
 NAME = assignment.ASSIGNMENT
 TIMEOUT = 5.0
-
-
-def load_payloads(payload_dir):
-    """{function: cases} as the fork server loads them before it forks."""
-    payloads = {p.name[:-len(".npz")]: child.load_payload(p) for p in Path(payload_dir).glob("*.npz")
-                if not p.name.endswith(".calls.npz")}
-    for cases in payloads.values():
-        engine.warm(cases)
-    return payloads
 
 
 def run_units(sources, payloads, payload_dir, workdir, control):
@@ -72,12 +63,8 @@ def run_units(sources, payloads, payload_dir, workdir, control):
         results = {f: {} for f in assignment.FUNCTIONS}
         for function in assignment.FUNCTIONS:
             results[function].update(forkserver._compute(ctx, function, "oracle", remote))
-        for function, dependency in assignment.DEPENDS_ON.items():
-            if verdict.run_passes(function, results[function], "oracle") and \
-                    verdict.run_passes(dependency, results[dependency], "oracle"):
-                results[function]["own/skipped#"] = "not needed: both pass with the oracle"
-            else:
-                results[function].update(forkserver._compute(ctx, function, "own", remote))
+        for function, run in own_runs(results):
+            results[function].update(forkserver._compute(ctx, function, run, remote))
         return results
     finally:
         theirs.close()
@@ -102,7 +89,7 @@ def main(argv=None):
         payload_dir = work / "payloads"
         payload_dir.mkdir()
         write_payloads(payload_dir, settings.case_cache)
-        payloads = load_payloads(payload_dir)
+        payloads = forkserver.load_payloads(payload_dir)
         oracle_pid, control = forkserver._start_oracle(str(payload_dir))
         loaded = [submissions.load_submission(settings, submitted / s / NAME) for s in students]
         jobdir = work / "job"

@@ -80,13 +80,9 @@ def grade(settings, log=None, on_entry=None, ready=None):
         for f in Path(payload_dir).iterdir():
             os.chmod(f, 0o644)
         runner = make_runner(settings, payload_dir)
-        if hasattr(runner, "check_isolation"):
-            try:
-                runner.check_isolation(settings.allow_weak_isolation)
-            except BaseException:
-                runner.close()
-                raise
         try:
+            if hasattr(runner, "check_isolation"):
+                runner.check_isolation(settings.allow_weak_isolation)
             if ready is not None:
                 ready()
         except BaseException:

@@ -319,23 +319,30 @@ def _engine(url):
     return engine
 
 
-def _needs_setup(connection, assignment: str, notebook: str, course_id: str) -> str | None:
-    """Why nbgrader must set the gradebook up before the writer can use it, or None when it
-    has what opening it with nbgrader's Gradebook and ensure_assignment would make: nbgrader's
-    tables, the course ``course_id`` (if one is named) and the assignment's notebook."""
+def _reflect(connection):
+    """{name: Table} of the tables the writer uses, as the database has them."""
+    metadata = MetaData()
+    metadata.reflect(connection, only=list(_TABLES))
+    return metadata.tables
+
+
+def _needs_setup(connection, assignment: str, notebook: str, course_id: str):
+    """(why nbgrader must set the gradebook up before the writer can use it, None) or (None,
+    its reflected tables) when it has what opening it with nbgrader's Gradebook and
+    ensure_assignment would make: nbgrader's tables, the course ``course_id`` (if one is
+    named) and the assignment's notebook."""
     names = set(inspect(connection).get_table_names())
     missing = [name for name in (*_TABLES, "alembic_version") if name not in names]
     if missing:
-        return f"it has no table {missing[0]}"
-    tables = MetaData()
-    tables.reflect(connection, only=["course", "assignment", "notebook"])
-    course, found, nb = (tables.tables[name] for name in ("course", "assignment", "notebook"))
+        return f"it has no table {missing[0]}", None
+    tables = _reflect(connection)
+    course, found, nb = (tables[name] for name in ("course", "assignment", "notebook"))
     if course_id and connection.scalar(select(course.c.id).where(course.c.id == course_id)) is None:
-        return f"it has no course {course_id!r}"
+        return f"it has no course {course_id!r}", None
     if connection.scalar(select(nb.c.id).join(found, found.c.id == nb.c.assignment_id).where(
             found.c.name == assignment, nb.c.name == notebook)) is None:
-        return f"it has no notebook {notebook!r} in assignment {assignment!r}"
-    return None
+        return f"it has no notebook {notebook!r} in assignment {assignment!r}", None
+    return None, tables
 
 
 def _set_up(db_url: str, course_id: str, source: Path, assignment: str, notebook: str,
@@ -383,7 +390,7 @@ class GradebookWriter:
             try:
                 self.engine = _engine(url)
                 with self.engine.connect() as probe:
-                    why = _needs_setup(probe, assignment, self.notebook, course_id)
+                    why, tables = _needs_setup(probe, assignment, self.notebook, course_id)
             except Exception as exc:  # noqa: BLE001 -- driver, network and URL errors of every kind
                 self.close(commit=False)
                 raise GradebookUnavailable(f"the gradebook at {describe_url(self.db_url)} could not be "
@@ -395,20 +402,19 @@ class GradebookWriter:
                                            course_root)
                 self.connection = self.engine.connect()
                 self.transaction = self.connection.begin()
-                self._read()
+                self._read(tables if why is None else _reflect(self.connection))
             except BaseException:
                 self.close(commit=False)
                 raise
         self.saved_at = time.monotonic()
 
-    def _read(self) -> None:
-        """Reflect nbgrader's tables and read, once, what write() needs: the assignment's id,
-        due date and extensions, the ids of each notebook's grade, solution and task cells,
-        each function's grade cell (its max score) and solution cell, the known students.
-        ValueError if the notebook or a function's grade cell is missing."""
-        metadata = MetaData()
-        metadata.reflect(self.connection, only=list(_TABLES))
-        t = self.tables = metadata.tables
+    def _read(self, tables) -> None:
+        """Read, once, what write() needs from the gradebook (tables: nbgrader's, reflected):
+        the assignment's id, due date and extensions, the ids of each notebook's grade,
+        solution and task cells, each function's grade cell (its max score) and solution
+        cell, the known students.  ValueError if the notebook or a function's grade cell is
+        missing."""
+        t = self.tables = tables
         db = self.connection
         found, nb, cell = t["assignment"], t["notebook"], t["base_cell"]
         self.assignment_id, self.duedate = db.execute(  # duedate: naive UTC, as nbgrader stores it

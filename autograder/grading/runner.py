@@ -234,14 +234,7 @@ class ForkServer:
             # the job's init is held for the "own" runs, which are known only once the
             # "oracle" runs are judged: one init (namespaces, job folder) per submission
             self._run_units(job, [[f, "oracle"] for f in assignment.FUNCTIONS], results, hold=True)
-            own = []
-            for function, dependency in assignment.DEPENDS_ON.items():
-                if verdict.run_passes(function, results[function], "oracle") and \
-                        verdict.run_passes(dependency, results[dependency], "oracle"):
-                    results[function]["own/skipped#"] = "not needed: both pass with the oracle"
-                else:
-                    own.append([function, "own"])
-            self._run_units(job, own, results, cont=True)
+            self._run_units(job, own_runs(results), results, cont=True)
         finally:
             # the job folder and whatever student code left next to it (the server's cwd):
             # any depth, any rights; the next submission starts from an empty folder
@@ -332,6 +325,21 @@ class ForkServer:
             except (OSError, ValueError) as error:  # the child owns these files
                 return _error_obs(f"its results could not be read ({error})", run)
         return _error_obs(_status_text(status, timeout), run)
+
+
+def own_runs(results):
+    """The [function, "own"] units worth running once the "oracle" runs are in results: a
+    loop function's own run can change something only where it or its cell function failed
+    with the oracle.  Each one skipped is marked "own/skipped#" in results (verdict.judge
+    reads it)."""
+    own = []
+    for function, dependency in assignment.DEPENDS_ON.items():
+        if verdict.run_passes(function, results[function], "oracle") and \
+                verdict.run_passes(dependency, results[dependency], "oracle"):
+            results[function]["own/skipped#"] = "not needed: both pass with the oracle"
+        else:
+            own.append([function, "own"])
+    return own
 
 
 STARTUP_SECONDS = 60

@@ -890,15 +890,22 @@ class _Held:
         os.close(self.control_w)
 
 
+def load_payloads(payload_dir):
+    """{function: its cases} from PAYLOAD_DIR/<function>.npz (the inputs only), flattened once
+    (engine.warm) so that every child forked afterwards shares them."""
+    payloads = {p.name[:-len(".npz")]: child.load_payload(p) for p in Path(payload_dir).glob("*.npz")
+                if not p.name.endswith(".calls.npz")}
+    for cases in payloads.values():
+        engine.warm(cases)
+    return payloads
+
+
 def serve(workdir, payload_dir, mode, child_id):
     _prctl(PR_SET_DUMPABLE, 0)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     oracle_pid, control = _start_oracle(payload_dir)
-    payloads = {p.name[:-len(".npz")]: child.load_payload(p) for p in Path(payload_dir).glob("*.npz")
-                if not p.name.endswith(".calls.npz")}
-    for cases in payloads.values():
-        engine.warm(cases)
+    payloads = load_payloads(payload_dir)
     # What is loaded now is shared with every child.  Keep the children's garbage collector
     # from walking it (and so from writing to, and copying, those shared pages).
     import gc
