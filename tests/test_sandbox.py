@@ -1357,6 +1357,82 @@ def test_the_oracle_still_answers_a_correct_loop(slot_runner):
     assert not result["rnn_forward"]["passed"]
 
 
+# What a student's cell runs to look through the memory of its own process (which is forked
+# from the grader's) for a note that an earlier student left in a comment.  The pages around
+# a big and a small allocation are read until one is not mapped (write() to a pipe reports
+# that where a read would crash), and searched with memmem, so that no copy of a page,
+# and no copy of the note but the one made byte by byte in _needle, is made.
+SEARCH_MEMORY_FOR = """
+import ctypes, os
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.memmem.restype = ctypes.c_void_p
+_libc.memmem.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t]
+_r, _w = os.pipe()
+def _readable(addr, n=4096):
+    got = _libc.write(_w, ctypes.c_void_p(addr), ctypes.c_size_t(n))
+    if got > 0:
+        os.read(_r, got)
+    return got == n
+_code = {xored!r}  # the note, each byte XOR 1, so that the cell's source does not hold it
+_needle = ctypes.create_string_buffer(len(_code))
+for _i, _b in enumerate(_code):
+    _needle[_i] = _b ^ 1
+_own = ctypes.addressof(_needle)
+_hits, _pages = [], [0]
+def _scan(start, limit=40000):
+    for direction in (-4096, 4096):
+        addr = (start & ~4095) + (0 if direction < 0 else 4096)
+        for _ in range(limit):
+            if not _readable(addr):
+                break
+            _pages[0] += 1
+            span = 4096 + len(_code) - 1 if _readable(addr + 4096, 1) else 4096
+            at = _libc.memmem(addr, span, _own, len(_code))
+            if at and at != _own:
+                _hits.append(at)
+            addr += direction
+for _obj in (bytearray(200000), bytearray(2000), bytearray(100)):
+    _scan(ctypes.addressof((ctypes.c_char * 1).from_buffer(_obj)))
+if _hits:
+    raise RuntimeError(f"FOUND the note {{len(_hits)}} times in {{_pages[0]}} pages")
+raise RuntimeError(f"SEARCHED {{_pages[0]}} pages")
+"""
+
+
+def _memory_search(note):
+    """A submission whose lstm_cell_forward cell searches its process's memory for `note`."""
+    xored = bytes(c ^ 1 for c in note.encode())
+    return _with("lstm_cell_forward", SEARCH_MEMORY_FOR.format(xored=xored))
+
+
+def _with_note(sources, function, note):
+    sources = dict(sources)
+    sources[function] = f"# {note}\n" * 20 + sources[function]
+    return sources
+
+
+def test_no_earlier_student_is_in_the_memory_of_the_next(slot_runner):
+    """Can a student find, in the memory of the process that runs its code, the cells of the
+    student graded before it in the same slot (a note in a comment of every cell)?"""
+    note = "NOTE-OF-AN-EARLIER-STUDENT-" + os.urandom(6).hex()
+    earlier = _honest()
+    for function in FUNCTIONS:
+        earlier = _with_note(earlier, function, note)
+    assert _full(_grade(slot_runner, earlier))
+    message = _grade(slot_runner, _memory_search(note))["lstm_cell_forward"]["message"]
+    assert "FOUND" not in message, message
+    pages = int(message.split("SEARCHED ")[1].split()[0])
+    assert pages > 1000, message  # the search read the heap, not a page or two
+
+
+def test_the_memory_search_finds_a_note_in_the_students_own_cells(slot_runner):
+    """Control: does the same search find the note when it is in the student's own cells?"""
+    note = "NOTE-OF-THIS-STUDENT-" + os.urandom(6).hex()
+    sources = _with_note(_memory_search(note), "rnn_forward", note)
+    message = _grade(slot_runner, sources)["lstm_cell_forward"]["message"]
+    assert "FOUND the note" in message, message
+
+
 LOOK_AT_THE_HOST = """
 import os, sys
 _seen = {"root": sorted(os.listdir("/")), "cwd": os.getcwd(), "path": sys.path,

@@ -277,7 +277,8 @@ class ForkServer:
                 self.start()
             budget = max(0.0, self.deadline - time.monotonic())
             request = {"dir": job, "units": remaining, "timeout": timeout, "budget": budget,
-                       "hold": hold, "continue": cont}
+                       "hold": hold, "continue": cont,
+                       "oracle": any(r == "oracle" and f in assignment.DEPENDS_ON for f, r in remaining)}
             if not self._request(request):
                 self.proc.kill()
                 continue

@@ -6,9 +6,11 @@ It starts once, with numpy, the engine and every function's case inputs already
 loaded, and prints "ready".  Then it reads one job per line on stdin:
 
     {"dir": "<folder under WORKDIR>", "units": [[function, run], ...], "timeout": seconds,
-     "budget": seconds, "hold": true | false, "continue": true | false}
+     "budget": seconds, "hold": true | false, "continue": true | false, "oracle": true | false}
 
-The folder holds job.json (setup cell and the student's cell sources).  A unit
+The folder holds job.json (setup cell and the student's cell sources), which only the job's
+init reads: the server forks every later job from its own memory, so no student's cells
+may ever be in it, not even let go.  "oracle" says whether a unit needs the stand-in.  A unit
 is one run of one function ("oracle" or "own", see autograder.sandbox.engine).  The
 server prints one line per unit, in order:
 {"function": name, "run": run, "status": "ok" | "timeout" | "budget" | "signal N" | "exit N"},
@@ -697,6 +699,20 @@ class _Job:
         return reported[0]
 
 
+MAX_JOB_BYTES = 64 * 2**20
+
+
+def _read_job(dir_fd):
+    """The job.json the parent wrote in the job's folder (dir_fd): the setup cell, the
+    student's cells and the functions' dependencies."""
+    fd = os.open("job.json", os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read(MAX_JOB_BYTES + 1)
+    if len(data) > MAX_JOB_BYTES:
+        raise ValueError("job.json is too large")
+    return json.loads(data)
+
+
 def _mount_job_folder(ctx):
     """A fresh, empty, size-limited tmpfs on the job folder, made the cwd."""
     options = JOB_TMPFS
@@ -735,6 +751,8 @@ def _init_main(ctx, units, report, host_dir, control=None):
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     host_fd = os.open(host_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    if ctx["job"] is None:
+        ctx["job"] = _read_job(host_fd)
     # what student code must not see: the payloads and the server's folder (which the job
     # folder covers: a fresh tmpfs, the child's cwd and only writable place)
     _mount("tmpfs", ctx["payload_dir"], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
@@ -942,9 +960,11 @@ def serve(workdir, payload_dir, mode, child_id):
             control.close()
             oracle_pid, control = _start_oracle(payload_dir)
         job_dir = Path(workdir) / request["dir"]
-        job = json.loads((job_dir / "job.json").read_text())
+        # The server never reads job.json: what it reads stays in its memory after it is let
+        # go, and every later job's children are forked from that memory.  The init reads it.
+        job = _read_plain_job(job_dir) if mode == "plain" else None
         theirs = None
-        if any(run == "oracle" and job["dependencies"].get(f) for f, run in units):
+        if request.get("oracle"):
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             socket.send_fds(control, [b"c"], [ours.fileno()])
             ours.close()
@@ -986,6 +1006,15 @@ def serve(workdir, payload_dir, mode, child_id):
         out.write(json.dumps({"done": request["dir"]}) + "\n")
     if held is not None:
         held.end()
+
+
+def _read_plain_job(job_dir):
+    """job.json, read by the server itself (plain mode: weak isolation, no init)."""
+    dir_fd = os.open(job_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return _read_job(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _relay_deadline(timeout, budget, units):
