@@ -72,6 +72,7 @@ function; the top-level code of the other functions' cells has its own clock
 import contextlib
 import ctypes
 import json
+import mmap
 import os
 import resource
 import select
@@ -240,32 +241,61 @@ def _ask(sock):
 # --------------------------------------------------------------------------
 
 
-CELL_MARKER = ".cell"  # in the job folder: the other function's cell whose top level is running
 SLOW_CELL = ("TimeoutError: the cell's top-level code (outside any function) ran longer than "
              "the time limit")
+
+
+class CellMarker:
+    """The name of the other function's cell whose top-level code is running, in a page of
+    memory that the init shares with the children it forks (no file, so no system call a
+    cell): when such code cannot be interrupted and the child is killed, the init reads
+    which cell it was (see _Job.slow_cell).  Student code can write it too, which only
+    makes one of its own cells fail."""
+
+    SIZE = 256
+
+    def __init__(self):
+        self.page = mmap.mmap(-1, self.SIZE)  # anonymous and shared with forked children
+
+    def set(self, name):
+        data = name.encode(errors="replace")[:200]
+        self.page[1:1 + len(data)] = data
+        self.page[0] = len(data)
+
+    def clear(self):
+        self.page[0] = 0
+
+    def take(self):
+        """The name set and not cleared since, or None; cleared."""
+        n = self.page[0]
+        self.page[0] = 0
+        return self.page[1:1 + n].decode(errors="replace") if n else None
 
 
 class CellClock:
     """engine.CELL_CLOCK of a child: the top-level code of another function's cell does not
     run on the unit's clock but on its own, at most `timeout` for all such cells of one
-    unit; when that runs out the cell fails (engine.CellTimeout).  Its name is in
-    CELL_MARKER while it runs, so that when it cannot be interrupted and the child is
-    killed, the init knows which cell to skip in the unit's next run (see _Job.slow_cell)."""
+    unit; when that runs out the cell fails (engine.CellTimeout).  Its name is in the job's
+    CellMarker while it runs."""
 
-    def __init__(self, timeout):
-        self.left = timeout
+    def __init__(self, timeout, marker=None):
+        self.left, self.marker = timeout, marker
+
+    def _mark(self, name):
+        try:
+            if name is None:
+                self.marker.clear()
+            else:
+                self.marker.set(name)
+        except Exception:  # noqa: BLE001 -- no marker, or student code closed or broke it
+            pass
 
     @contextlib.contextmanager
     def __call__(self, name, function):
         if name == function:
             yield
             return
-        try:
-            fd = os.open(CELL_MARKER, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-            os.write(fd, name.encode()[:200])
-            os.close(fd)
-        except OSError:
-            pass
+        self._mark(name)
         unit_left, _ = signal.getitimer(signal.ITIMER_REAL)
         start = time.monotonic()
         fired = False
@@ -280,20 +310,10 @@ class CellClock:
             self.left -= time.monotonic() - start
             if unit_left:
                 signal.setitimer(signal.ITIMER_REAL, unit_left)
-            try:
-                os.unlink(CELL_MARKER)
-            except OSError:
-                pass
+            self._mark(None)
         if fired:
             raise engine.CellTimeout("the cell's top-level code (outside any function) ran "
                                      "longer than the time limit")
-
-
-def _forget_cell_marker():
-    try:
-        os.unlink(CELL_MARKER)
-    except OSError:
-        pass
 
 
 def _enter_child(ctx, keep):
@@ -396,7 +416,7 @@ def _tampered(snapshot):
 def _compute(ctx, function, run, remote):
     """One unit: run the engine under the timer and write out_<function>.<run>.obs."""
     timeout = ctx["timeout"]
-    engine.CELL_CLOCK[0] = CellClock(timeout)
+    engine.CELL_CLOCK[0] = CellClock(timeout, ctx.get("marker"))
     job = ctx["job"]
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
@@ -557,6 +577,7 @@ class _Job:
         self.kill_all = ctx["mode"] != "plain"
         self.started = time.monotonic()
         self.used = False  # has a child run in the job folder yet?
+        self.marker = ctx["marker"] = CellMarker()  # shared with every child forked next
 
     def fork(self):
         """_fork() a child, in a job folder that no earlier child of this job has written in
@@ -607,20 +628,11 @@ class _Job:
 
     def slow_cell(self, function):
         """After a child was killed: was it running the top level of another function's cell
-        (CELL_MARKER)?  Then that cell is not run again in this job (it fails with SLOW_CELL)
-        and True is returned: the unit was not to blame.  Student code can write the marker
-        too, which only makes one of its own cells fail."""
-        try:
-            fd = os.open(CELL_MARKER, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except OSError:
+        (the CellMarker)?  Then that cell is not run again in this job (it fails with
+        SLOW_CELL) and True is returned: the unit was not to blame."""
+        name = self.marker.take()
+        if name is None:
             return False
-        try:
-            name = os.read(fd, 201).decode(errors="replace")
-        except OSError:
-            name = ""
-        finally:
-            os.close(fd)
-            _forget_cell_marker()
         sources = self.ctx["job"]["sources"]
         if name == function or name not in sources or (name, sources[name]) in engine._SLOW_CELLS:
             return False
@@ -693,7 +705,7 @@ class _Job:
         if status == "stopped":
             # stopped by this init (a leftover process, a false progress byte), not for
             # time: a cell whose top level was running just then is not to blame
-            _forget_cell_marker()
+            self.marker.clear()
         elif status != "ok" and reported[0] < len(units):
             self.slow_cell(units[reported[0]][0])  # so that the unit's run alone skips it
         return reported[0]
