@@ -145,10 +145,41 @@ def test_the_oracle_never_unpickles_a_request(tmp_path):
     would write a file when unpickled) without running it?"""
     planted = tmp_path / "unpickled"
     request = pickle.dumps(_Planted(planted))
-    tables = {"rnn_forward": [([], [])]}
+    tables = {"rnn_forward": [([], [], [])]}
     reply = engine.serve_oracle_request(tables, request)
     assert engine._read_reply(reply)[0] == "e#"
     assert not planted.exists()
     # and the bytes a child sends are read as structure.dumps bytes only
     with pytest.raises(ValueError):
         structure.loads(request)
+
+
+def _oracle_reply(tables, position, number, args):
+    got = structure.flatten(tuple(args), "in", copy=False)
+    request = engine.oracle_request("f", 0, position, number, ("x", "a"), got)
+    return engine.serve_oracle_request(tables, request)
+
+
+def test_the_oracle_answers_the_same_with_and_without_the_digest(monkeypatch):
+    """Does the trusted side give the same reply to the very bits of a recorded call (known
+    by their digest) as to arguments within the tolerance (read and matched), and refuse
+    arguments outside it, or a call whose recorded arguments are not finite?"""
+    x, a = np.linspace(0.0, 1.0, 6).reshape(2, 3), np.ones(3)
+    calls = [((x, a), np.full(3, 2.0), []), ((x + 1, a), np.full(3, 3.0), [])]
+    tables = {"f": [engine.oracle_case(calls)]}
+    _, replies, exact = tables["f"][0]
+    assert all(d is not None for d in exact)
+    assert _oracle_reply(tables, 0, 1, (x, a)) == replies[0]           # by the digest
+    with monkeypatch.context() as m:  # ... without reading the arguments at all
+        m.setattr(structure, "loads", lambda data: 1 / 0)
+        assert _oracle_reply(tables, 0, 1, (x, a)) == replies[0]
+        assert _oracle_reply(tables, 0, 1, (x + 1e-12, a)) == engine._NO_ANSWER
+    assert _oracle_reply(tables, 0, 1, (x + 1e-12, a)) == replies[0]   # read and matched
+    assert _oracle_reply(tables, 0, 1, (x.T.copy().T, a)) == replies[0]  # other memory order
+    assert _oracle_reply(tables, 1, 2, (x, a)) == replies[0]           # out of order: searched
+    assert engine._read_reply(_oracle_reply(tables, 0, 1, (x + 1.0, a + 1.0)))[0] == "e#"
+    assert engine._read_reply(_oracle_reply(tables, 0, 1, (x, a, a)))[0] == "e#"
+    nan = [((np.full(3, np.nan), a), np.zeros(3), [])]
+    tables = {"f": [engine.oracle_case(nan)]}
+    assert tables["f"][0][2] == [None]  # NaN is not equal to NaN: never answered by bits
+    assert engine._read_reply(_oracle_reply(tables, 0, 1, (np.full(3, np.nan), a)))[0] == "e#"

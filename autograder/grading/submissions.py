@@ -116,8 +116,11 @@ def read_submission(path):
     sources, problems = {}, {}
     cells = [c for c in nb.get("cells", []) if isinstance(c, dict)] \
         if isinstance(nb.get("cells"), list) else []
+    by_id = {}
+    for cell in cells:
+        by_id.setdefault(_grade_id(cell), []).append(cell)
     for name in assignment.FUNCTIONS:
-        mine = [c for c in cells if _grade_id(c) == name]
+        mine = by_id.get(name, [])
         if not mine:
             problems[name] = (f"no cell with the id of {name}: the cell was deleted or replaced; "
                               f"copy it back from the release and write your code in it")

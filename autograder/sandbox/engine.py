@@ -14,11 +14,13 @@ Each function is run twice per case when it calls another graded function:
 """
 import builtins
 import contextlib
+import hashlib
 import io
 import json
 import operator
 import os
 import pickle
+import struct
 import sys
 import warnings
 
@@ -161,8 +163,8 @@ def remote_oracle(ask):
             calls_made[0] += 1
             try:
                 got = structure.flatten(tuple(bound), "in", copy=False)  # sent at once
-                got["q#"] = json.dumps([function, case, position[0], calls_made[0], list(param_names)])
-                request = structure.dumps(got)
+                request = oracle_request(function, case, position[0], calls_made[0],
+                                         param_names, got)
             except (structure.TooLarge, TypeError) as error:
                 raise OracleMismatch(str(error)) from None
             if len(request) > MAX_ORACLE_MESSAGE:
@@ -178,13 +180,35 @@ def remote_oracle(ask):
     return make
 
 
+_QUERY_SIZE = struct.Struct("<I")
+
+
+def oracle_request(function, case, position, number, param_names, got):
+    """The bytes of one remote_oracle request: the query (which call of which case this is,
+    as JSON, after its length), then the arguments `got` (flattened under "in") as
+    structure.dumps bytes."""
+    query = json.dumps([function, case, position, number, list(param_names)]).encode()
+    return _QUERY_SIZE.pack(len(query)) + query + structure.dumps(got)
+
+
+def _arguments_digest(body):
+    return hashlib.blake2b(body, digest_size=32).digest()
+
+
 def oracle_case(calls):
     """What the trusted side of remote_oracle keeps of one case: (_oracle_table(calls), the
-    reply bytes to each recorded call, made once)."""
+    reply bytes to each recorded call, made once, and the digest of the arguments of each
+    call as a child sends them, or None where they are not all finite)."""
     table = _oracle_table(calls)
     replies = [_reply("ok", result, (alias, (k + 1) % len(table)))
                for k, (_, result, alias) in enumerate(table)]
-    return table, replies
+    exact = [_arguments_digest(structure.dumps(want)) if _finite(want) else None
+             for want, _, _ in table]
+    return table, replies, exact
+
+
+def _finite(flat):
+    return all(bool(np.isfinite(v).all()) for v in flat.values() if not isinstance(v, str))
 
 
 # The replies go one way only, from the trusted oracle to a child, and are pickled: the
@@ -215,18 +239,30 @@ _NO_ANSWER = _reply("e#", "mismatch")
 
 
 def serve_oracle_request(tables, request):
-    """Trusted side of remote_oracle: the reply bytes to one request.
-    tables -- {function: [oracle_case(calls) of each case]}"""
-    table = None
+    """Trusted side of remote_oracle: the reply bytes to one request (oracle_request).
+    tables -- {function: [oracle_case(calls) of each case]}
+
+    A correct loop sends the very bits of the recorded call it is at: those are known by
+    their digest, without reading the arguments (the answer is the one answer_call would
+    give, whose first try is that call and whose test passes on the same finite bits).
+    Any other request is read and matched within the tolerance."""
+    table = got = position = number = names = None
     try:
-        got = structure.loads(request)
-        function, case, position, number, names = json.loads(got.pop("q#"))
-        table, replies = tables[function][case] if type(case) is int and case >= 0 else (None, None)
+        (size,) = _QUERY_SIZE.unpack_from(request)
+        function, case, position, number, names = json.loads(request[4:4 + size])
+        body = request[4 + size:]
+        table, replies, exact = tables[function][case] if type(case) is int and case >= 0 \
+            else (None, None, None)
+        if table and type(position) is int and 0 <= position < len(table) and \
+                exact[position] is not None and exact[position] == _arguments_digest(body):
+            return replies[position]
+        got = structure.loads(body)
         found = answer_call(table, got, position) if table else None
     except Exception:  # noqa: BLE001 -- whatever student code sent
         found = None
     if found is None:
-        return _difference_reply(table, got, position, number, names) if table else _NO_ANSWER
+        return _difference_reply(table, got, position, number, names) \
+            if table and got is not None else _NO_ANSWER
     return replies[(found[2] - 1) % len(table)]
 
 
@@ -366,14 +402,34 @@ def build_namespace(setup, sources, function=None):
     return ns, errors
 
 
-@contextlib.contextmanager
-def _quiet():
-    """Swallow prints and warnings of student code (stderr would cost marks in nbgrader)."""
-    sink = io.StringIO()
-    with warnings.catch_warnings(), np.errstate(all="ignore"), \
-            contextlib.redirect_stdout(_Capped(sink)), contextlib.redirect_stderr(_Capped(sink)):
-        warnings.simplefilter("ignore")
-        yield
+class _quiet:
+    """Swallow prints and warnings of student code (stderr would cost marks in nbgrader).
+
+    A class rather than a contextlib generator: it is entered around every piece of student
+    code, a few hundred times a submission, and this costs about half as much."""
+    __slots__ = ("warnings", "errstate", "stdout", "stderr")
+
+    def __enter__(self):
+        self.warnings = warnings.catch_warnings()
+        self.warnings.__enter__()
+        try:
+            warnings.simplefilter("ignore")
+            self.errstate = np.errstate(all="ignore")
+            self.errstate.__enter__()
+        except BaseException:
+            self.warnings.__exit__(*sys.exc_info())
+            raise
+        self.stdout, self.stderr = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = _Capped(io.StringIO())
+        return self
+
+    def __exit__(self, *exc):
+        sys.stdout, sys.stderr = self.stdout, self.stderr
+        try:
+            self.errstate.__exit__(*exc)
+        finally:
+            self.warnings.__exit__(*exc)
+        return False
 
 
 class _Capped(io.TextIOBase):

@@ -50,7 +50,7 @@ def _flatten(obj, path, out, depth, budget, copy=True):
             if budget[0] < 0:
                 raise TooLarge(f"{path} makes the results larger than {MAX_ELEMENTS} numbers")
             out[path + "#"] = "ndarray"
-            out[path] = np.array(obj, dtype=obj.dtype, copy=True, order="C") if copy else obj
+            out[path] = obj.copy(order="C") if copy else obj
         else:
             out[path + "#"] = f"ndarray of dtype {obj.dtype.name}"
     elif kind in (tuple, list):
@@ -149,12 +149,15 @@ def dumps(flat):
         if isinstance(value, str):
             strings[key] = value
             continue
-        value = np.ascontiguousarray(value)
-        if value.dtype.str not in _DTYPES:
+        if type(value) is not np.ndarray:
+            value = np.asarray(value)
+        dtype = value.dtype.str
+        if dtype not in _DTYPES:
             raise TypeError(f"{key}: cannot store an array of dtype {value.dtype}")
-        arrays.append([key, value.dtype.str, list(value.shape), offset, value.nbytes])
-        blobs.append(value.tobytes())
-        offset += value.nbytes
+        data = value.tobytes()  # in C order, whatever the array's own order
+        arrays.append([key, dtype, list(value.shape), offset, len(data)])
+        blobs.append(data)
+        offset += len(data)
     header = json.dumps({"strings": strings, "arrays": arrays}).encode()
     return MAGIC + struct.pack("<Q", len(header)) + header + b"".join(blobs)
 
