@@ -294,7 +294,6 @@ def test_child_runs_as_unprivileged_user(iso, workdir):
     _require(iso.user is not None, "root and a dedicated sandbox user", iso)
     import pwd
 
-    expected = pwd.getpwnam(iso.user)
     r = run_py(
         """
         import os
@@ -304,6 +303,7 @@ def test_child_runs_as_unprivileged_user(iso, workdir):
         workdir,
     )
     assert r.returncode == 0, r.stderr
+    expected = pwd.getpwnam(sb.slot_user(r.slot))  # the uid of the slot the run claimed
     assert r.stdout.decode().strip() == (
         f"{expected.pw_uid} {expected.pw_uid} {expected.pw_gid} [] "
         "['0000000000000000', '0000000000000000']"
@@ -737,7 +737,8 @@ def test_plain_mode_still_limits_and_kills(iso, workdir):
     r = run_isolated(["/bin/sh", "-c", "id -u; pwd; echo ${SECRET:-none}; exit 7"], workdir, Limits(),
                      isolation=plain)
     assert (r.returncode, r.signal) == (7, None), r.stderr
-    uid = str(os.getuid()) if iso.user is None else str(__import__("pwd").getpwnam(iso.user).pw_uid)
+    uid = (str(os.getuid()) if iso.user is None
+           else str(__import__("pwd").getpwnam(sb.slot_user(r.slot)).pw_uid))
     assert r.stdout.decode().split() == [uid, str(workdir), "none"]
     assert sandbox_path(workdir, plain) == workdir
 
@@ -840,7 +841,8 @@ def test_the_isolation_probe_runs_in_a_slot_no_grader_holds(tmp_path, monkeypatc
     assert sandbox.claim_slots(1, busy) == [0]  # a grader on slot 0
     seen = []
     real_probe = sandbox._probe
-    monkeypatch.setattr(sandbox, "_probe", lambda iso: seen.append(iso.user) or real_probe(iso))
+    monkeypatch.setattr(sandbox, "_probe", lambda iso, slot: seen.append(sandbox.for_slot(iso, slot).user)
+                        or real_probe(iso, slot))
     try:
         iso = sandbox._detect()
     finally:
@@ -850,6 +852,28 @@ def test_the_isolation_probe_runs_in_a_slot_no_grader_holds(tmp_path, monkeypatc
     assert iso.user == sandbox.SANDBOX_USER  # the isolation found is slot 0's, as before
     held: list[int] = []
     assert sandbox.claim_slots(1, held) == [0]  # the probe let its slot go
+    for fd in held:
+        os.close(fd)
+
+
+def test_a_one_off_run_claims_a_slot_no_grader_holds(iso, workdir, tmp_path, monkeypatch):
+    """Does a sandboxed run that names no slot run as the uid of a free slot it holds for the
+    time of the run, not as the uid of a slot a running grader holds (and would it let it go)?"""
+    _require(iso.user is not None, "root and a dedicated sandbox user", iso)
+    import pwd
+    monkeypatch.setattr(sb, "SLOT_LOCK_DIR", tmp_path / "locks")
+    busy: list[int] = []
+    assert sb.claim_slots(1, busy) == [0]  # a grader on slot 0
+    try:
+        r = run_isolated(["/bin/sh", "-c", "id -u"], workdir, Limits(wall_seconds=10))
+    finally:
+        for fd in busy:
+            os.close(fd)
+    assert r.returncode == 0, r.stderr
+    assert r.slot == 1
+    assert int(r.stdout) == pwd.getpwnam(sb.slot_user(1)).pw_uid != pwd.getpwnam(sb.slot_user(0)).pw_uid
+    held: list[int] = []
+    assert sb.claim_slots(2, held) == [0, 1]  # the run let its slot go
     for fd in held:
         os.close(fd)
 

@@ -220,6 +220,7 @@ class ChildResult:
     stdout_truncated: bool
     stderr_truncated: bool
     wall_seconds: float
+    slot: int = 0  # the sandbox slot (and so the uid) it ran under
 
     def describe(self) -> str:
         """One line for a human: how the child ended."""
@@ -944,7 +945,7 @@ def run_isolated(
     hide: Sequence[Path] = (),
     env: Mapping[str, str] | None = None,
     isolation: Isolation | None = None,
-    slot: int = 0,
+    slot: int | None = None,
     binds: Sequence[tuple[Path | str, PurePosixPath | str]] = (),
 ) -> ChildResult:
     """Run ``argv`` in the sandbox and return how it ended.
@@ -957,11 +958,24 @@ def run_isolated(
     :func:`interpreter_paths` too when ``argv`` runs ``sys.executable`` from a
     hidden venv).  ``env`` is added to the scrubbed environment.
     ``isolation`` overrides the detected level (tests use it to force a
-    weaker mode); by default :func:`detect_isolation` decides.  Runs that
-    may overlap in time must use different ``slot`` numbers (each slot has
-    its own unprivileged uid).
+    weaker mode); by default :func:`detect_isolation` decides.  Each slot has
+    its own unprivileged uid; by default (``slot=None``) the run claims a slot
+    that no other process of this machine holds (:func:`claim_slots`) and lets
+    it go when it ends, so that it never shares a uid, and with it a process
+    budget and a fork server's clean-up, with a running grader.  A caller that
+    already holds a slot passes its number.  ``ChildResult.slot`` says which
+    slot the run used.
     """
     iso = isolation if isolation is not None else detect_isolation()
+    if slot is None:
+        held: list[int] = []
+        try:
+            result = run_isolated(argv, workdir, limits, expose=expose, hide=hide, env=env,
+                                  isolation=iso, slot=claim_slots(1, held)[0], binds=binds)
+        finally:
+            for fd in held:
+                os.close(fd)
+        return result
     iso = _for_slot(iso, slot)
     status_r = status_w = None
     if iso.bubblewrap:
@@ -974,7 +988,8 @@ def run_isolated(
                 os.close(fd)
         raise
     try:
-        return _execute(plan, limits, status_r, status_w)  # closes status_w
+        return dataclasses.replace(_execute(plan, limits, status_r, status_w),  # closes status_w
+                                   slot=slot)
     finally:
         if status_r is not None:
             os.close(status_r)
@@ -989,7 +1004,7 @@ def spawn_isolated(
     hide: Sequence[Path] = (),
     env: Mapping[str, str] | None = None,
     isolation: Isolation | None = None,
-    slot: int = 0,
+    slot: int,
     binds: Sequence[tuple[Path | str, PurePosixPath | str]] = (),
     server: bool = False,
 ) -> tuple[subprocess.Popen, Isolation]:
@@ -999,6 +1014,8 @@ def spawn_isolated(
     namespaces, unprivileged uid of ``slot``, rlimits), but no wall-clock
     limit: the caller talks to the process and must kill it (``kill_spawned``).
     stderr is discarded.  Returns the process and the isolation it runs with.
+    ``slot`` has no default: the caller holds it (:func:`claim_slots`) for as long
+    as the process lives.
 
     ``server=True`` (bubblewrap only): as root the process is not dropped to the
     sandbox user but keeps root with :data:`SERVER_CAPABILITIES`, so that it can make
@@ -1226,8 +1243,9 @@ if (echo x > /tmp/probe-outside) 2>/dev/null; then echo tmp=writable; fi
 """
 
 
-def _probe(iso: Isolation) -> dict[str, str]:
-    """Run the probe under ``iso``; return its key=value lines (raises on failure)."""
+def _probe(iso: Isolation, slot: int) -> dict[str, str]:
+    """Run the probe under ``iso`` in ``slot`` (which the caller holds); return its key=value
+    lines (raises on failure)."""
     limits = Limits(wall_seconds=10.0, memory_bytes=1536 * 1024**2)
     base = tempfile.mkdtemp(prefix="sandbox-probe-")
     try:
@@ -1252,6 +1270,7 @@ def _probe(iso: Isolation) -> dict[str, str]:
             hide=[Path(hidden_dir)],
             env={"PROBE_HIDDEN": secret, "PROBE_EXPOSED": exposed},
             isolation=iso,
+            slot=slot,
         )
         if result.timed_out or result.returncode != 0:
             raise SandboxError(f"probe {result.describe()}: {result.stderr.decode(errors='replace').strip()}")
@@ -1301,7 +1320,7 @@ def _detect_in_slot(slot: int) -> Isolation:
 
     for label, candidate in candidates:
         try:
-            facts = _probe(dataclasses.replace(candidate, user=probe_user))
+            facts = _probe(candidate, slot)
         except (SandboxError, OSError, ValueError) as exc:
             notes.append(f"{label} does not work here: {exc}")
             continue
