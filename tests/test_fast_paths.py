@@ -7,6 +7,7 @@ pickle.  Each is checked here against the plain computation it replaces, on the 
 where a shortcut could go wrong (NaN, -0.0, other dtypes, one bit off), and the trusted side
 of the oracle is checked never to unpickle what a child sends.
 """
+import os
 import pickle
 
 import numpy as np
@@ -183,3 +184,45 @@ def test_the_oracle_answers_the_same_with_and_without_the_digest(monkeypatch):
     tables = {"f": [engine.oracle_case(nan)]}
     assert tables["f"][0][2] == [None]  # NaN is not equal to NaN: never answered by bits
     assert engine._read_reply(_oracle_reply(tables, 0, 1, (np.full(3, np.nan), a)))[0] == "e#"
+
+
+def _is_tmpfs(path):
+    with open("/proc/self/mounts") as mounts:
+        return any(line.split()[1:3] == [str(path), "tmpfs"] for line in mounts)
+
+
+def test_slot_folders_go_to_memory_only_when_the_children_cannot_write_there(monkeypatch, tmp_path):
+    """Are the slots' folders made in /dev/shm only under bubblewrap, without $TMPDIR, on a
+    writable tmpfs with room to spare, and on disk otherwise?"""
+    from autograder.grading import runner
+    monkeypatch.delenv("TMPDIR", raising=False)
+    assert runner.scratch_root(False) is None  # weakly isolated: the children write there
+    assert runner.scratch_root(True, shm=tmp_path) is None  # not a tmpfs mount
+    shm = runner.SHM
+    usable = shm.is_dir() and _is_tmpfs(shm) and os.access(shm, os.W_OK | os.X_OK)
+    if usable:
+        info = os.statvfs(shm)
+        usable = info.f_bavail * info.f_frsize >= runner.SHM_MIN_FREE
+    assert runner.scratch_root(True) == (str(shm) if usable else None)
+    monkeypatch.setattr(runner, "SHM_MIN_FREE", 2**62)
+    assert runner.scratch_root(True) is None  # too little room
+    monkeypatch.setattr(runner, "SHM_MIN_FREE", 0)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    assert runner.scratch_root(True) is None  # the user's choice wins
+
+
+def test_the_parent_deletes_a_results_file_once_read(tmp_path):
+    """Is a results file gone from the job folder once the parent has read it, whatever
+    it held, and is a missing one reported as a crash?"""
+    import types
+    from autograder.grading import runner
+    from autograder.sandbox import isolation
+    server = types.SimpleNamespace(runner=types.SimpleNamespace(sandbox=isolation))
+    good = structure.dumps({"c0/oracle/out#": "scalar", "c0/oracle/out": np.array(1.0)})
+    for data in (good, b"not a results file"):
+        (tmp_path / "out_rnn_cell_forward.oracle.obs").write_bytes(data)
+        obs = runner.ForkServer._collect(server, tmp_path, "rnn_cell_forward", "oracle", "ok", 5)
+        assert isinstance(obs, dict) and obs
+        assert not (tmp_path / "out_rnn_cell_forward.oracle.obs").exists()
+    obs = runner.ForkServer._collect(server, tmp_path, "rnn_cell_forward", "oracle", "ok", 5)
+    assert "Crash" in obs["oracle/error#"]

@@ -34,6 +34,34 @@ SANDBOX_KIT = Path("/opt/kit")
 SANDBOX_CASES = Path("/opt/cases")
 
 
+# The slots' folders hold files that live a few milliseconds (job.json, the results the
+# job's init copies out): on a disk file system each costs an inode allocation, a large
+# part of the kernel's work per submission.  In memory when that is safe (scratch_root).
+SHM = Path("/dev/shm")
+SHM_MIN_FREE = 4 * 2**30  # room for every results file two slots could hold at once
+
+
+def scratch_root(bubblewrap, shm=SHM):
+    """Where the slots' folders are made: $TMPDIR when it is set; else /dev/shm when the
+    children are isolated by bubblewrap (only trusted code writes the slot folder: the
+    job's init copies out results of at most forkserver.MAX_RESULT_BYTES, and the parent
+    deletes each once read), it is a writable tmpfs and it has SHM_MIN_FREE bytes free;
+    else the system's temporary folder.  None means tempfile's default.  Weakly isolated
+    children write in the slot folder themselves, so it stays on disk."""
+    if os.environ.get("TMPDIR") or not bubblewrap:
+        return None
+    try:
+        info = os.statvfs(shm)
+        if info.f_bavail * info.f_frsize < SHM_MIN_FREE or not os.access(shm, os.W_OK | os.X_OK):
+            return None
+        with open("/proc/self/mounts") as mounts:
+            if not any(line.split()[1:3] == [str(shm), "tmpfs"] for line in mounts):
+                return None
+    except OSError:
+        return None
+    return str(shm)
+
+
 def write_payloads(directory, cache_dir=None):
     """The cases of every function as npz files shared by all children (made once per batch,
     or taken from the case cache in cache_dir: autograder.grading.casecache; None: no cache):
@@ -144,7 +172,9 @@ class ForkServer:
 
     def __init__(self, runner, slot):
         self.runner, self.slot = runner, slot
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"grade-slot{slot}-"))
+        self.workdir = Path(tempfile.mkdtemp(
+            prefix=f"grade-slot{slot}-",
+            dir=scratch_root(runner.sandbox.detect_isolation().bubblewrap)))
         self.proc = None
         self.buffer = b""
         self.start()
@@ -318,14 +348,31 @@ class ForkServer:
 
     def _collect(self, job_dir, function, run, status, timeout):
         if status == "ok":
+            name = f"out_{function}.{run}.obs"
             try:
-                return _load_results(self.runner.sandbox.read_job_file(
-                    job_dir, f"out_{function}.{run}.obs", MAX_RESULT_BYTES), function, run)
+                data = self.runner.sandbox.read_job_file(job_dir, name, MAX_RESULT_BYTES)
             except FileNotFoundError:
                 return _error_obs("Crash: the function ended the process without a result (os._exit?)", run)
             except (OSError, ValueError) as error:  # the child owns these files
                 return _error_obs(f"its results could not be read ({error})", run)
+            _unlink_in(job_dir, name)  # read: its room is freed at once
+            return _load_results(data, function, run)
         return _error_obs(_status_text(status, timeout), run)
+
+
+def _unlink_in(folder, name):
+    """Delete the file `name` of `folder`, not following a symlink on the folder (in plain
+    mode the child can rename what it finds there)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return
+    try:
+        os.unlink(name, dir_fd=fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def own_runs(results):
