@@ -38,7 +38,9 @@ SANDBOX_CASES = Path("/opt/cases")
 # job's init copies out): on a disk file system each costs an inode allocation, a large
 # part of the kernel's work per submission.  In memory when that is safe (scratch_root).
 SHM = Path("/dev/shm")
-SHM_MIN_FREE = 4 * 2**30  # room for every results file two slots could hold at once
+# a margin, not a derived bound: a job holds job.json and at most one results file per
+# unit (forkserver.MAX_RESULT_BYTES each, deleted once read), for each slot at once
+SHM_MIN_FREE = 4 * 2**30
 
 
 def scratch_root(bubblewrap, shm=SHM):
