@@ -226,3 +226,58 @@ def test_the_parent_deletes_a_results_file_once_read(tmp_path):
         assert not (tmp_path / "out_rnn_cell_forward.oracle.obs").exists()
     obs = runner.ForkServer._collect(server, tmp_path, "rnn_cell_forward", "oracle", "ok", 5)
     assert "Crash" in obs["oracle/error#"]
+
+
+def _results_file(function, run="oracle", scale=1.0):
+    """The bytes a child sends for one run of `function` that returns the reference's results
+    (times `scale`)."""
+    from autograder.grading import verdict
+    obs = {}
+    for i, want in enumerate(verdict.expected_flat(function)):
+        obs.update({f"c{i}/{run}/{k}": (v * scale if isinstance(v, np.ndarray) else v)
+                    for k, v in want.items()})
+    return structure.dumps(obs)
+
+
+def _same_obs(a, b):
+    return a.keys() == b.keys() and all(
+        (type(x) is str and x == y) or (type(x) is np.ndarray and x.dtype == y.dtype and
+                                        x.shape == y.shape and x.tobytes() == y.tobytes())
+        for x, y in ((a[k], b[k]) for k in a))
+
+
+def test_a_results_file_read_again_gives_what_reading_it_afresh_gives(monkeypatch):
+    """Does the parent's memo of screened results files (runner._load_results) give, for bytes
+    it has seen, exactly what screening them afresh gives, for other bytes their own
+    observations, and only arrays that no reader can change (they are shared)?"""
+    from autograder.grading import runner
+    monkeypatch.setattr(runner, "_SCREENED", {})
+    monkeypatch.setattr(runner, "_SCREENED_BYTES", [0])
+    right, wrong = _results_file("lstm_forward"), _results_file("lstm_forward", scale=2.0)
+    first = runner._load_results(right, "lstm_forward", "oracle")
+    again = runner._load_results(bytes(bytearray(right)), "lstm_forward", "oracle")  # equal, not the same object
+    assert again is first and len(runner._SCREENED) == 1
+    assert _same_obs(again, runner._screen_results(right, "lstm_forward", "oracle"))
+    other = runner._load_results(wrong, "lstm_forward", "oracle")
+    assert other is not first and not _same_obs(other, first)
+    assert _same_obs(other, runner._screen_results(wrong, "lstm_forward", "oracle"))
+    # the same bytes under another function or run are screened for that one
+    assert runner._load_results(right, "lstm_forward", "own") is not first
+    arrays = [v for v in first.values() if isinstance(v, np.ndarray)]
+    assert arrays and not any(v.flags.writeable for v in arrays)
+
+
+def test_the_memo_of_results_files_is_bounded_in_bytes(monkeypatch):
+    """Does the memo let go of what it holds once the files behind it pass
+    SCREENED_MAX_BYTES, and never keep a file larger than KEEP_RESULT_BYTES?"""
+    from autograder.grading import runner
+    monkeypatch.setattr(runner, "_SCREENED", {})
+    monkeypatch.setattr(runner, "_SCREENED_BYTES", [0])
+    data = _results_file("rnn_forward")
+    monkeypatch.setattr(runner, "SCREENED_MAX_BYTES", 2 * len(data) + 1)
+    for scale in (1.0, 2.0, 3.0):
+        runner._load_results(_results_file("rnn_forward", scale=scale), "rnn_forward", "oracle")
+    assert len(runner._SCREENED) == 1 and runner._SCREENED_BYTES[0] == len(data)
+    monkeypatch.setattr(runner, "KEEP_RESULT_BYTES", len(data) - 1)
+    runner._load_results(data, "rnn_forward", "own")
+    assert len(runner._SCREENED) == 1

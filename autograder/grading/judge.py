@@ -61,25 +61,28 @@ def clean_entry(entry, depth=0):
 
 
 def _digest(obs):
-    """A digest of observations (text, and arrays with their dtype and shape).  Every part
-    is length-prefixed, so two different observations (the child's, so untrusted) never
-    make the same byte stream."""
-    pieces = []  # hashed at once: one update of many small pieces costs far less
-    add = pieces.extend
-
-    def part(tag, data):
-        add((tag, len(data).to_bytes(8, "little"), data))
+    """A digest of observations (text, and arrays with their dtype and shape).  The child's
+    observations are untrusted, so two different ones must never make the same byte
+    stream: a header, the repr of a list of (key, text) and (key, dtype, shape, contiguous)
+    entries, which can be read back unambiguously, goes first with its length, then the
+    bytes of each contiguous array in the header's order, whose lengths the header fixes."""
+    head, arrays = [], []
     for key in sorted(obs):
         value = obs[key]
-        part(b"k", key.encode(errors="surrogatepass"))
         if isinstance(value, np.ndarray):
-            part(b"t", f"{value.dtype.str}{value.shape}".encode())
             # an array that is not contiguous is screen()'s zero stand-in: its dtype and
             # shape say all, and its numbers are never made
-            part(b"a", value.tobytes() if value.flags.c_contiguous else b"zeros")
+            contiguous = value.flags.c_contiguous
+            head.append((key, value.dtype.str, value.shape, contiguous))
+            if contiguous:
+                arrays.append(value)
         else:
-            part(b"s", str(value).encode(errors="surrogatepass"))
-    h = hashlib.blake2b(b"".join(pieces), digest_size=20)
+            head.append((key, str(value)))
+    header = repr(head).encode(errors="surrogatepass")
+    h = hashlib.blake2b(len(header).to_bytes(8, "little"), digest_size=20)
+    h.update(header)
+    for value in arrays:
+        h.update(value)  # its buffer: no copy
     return h.digest()
 
 

@@ -7,11 +7,13 @@ the slots; ForkServer speaks the server's line protocol, restarts a server that 
 hangs and charges only the function it was running; _load_results screens what a child
 sent.  Judging is the next stage (autograder.grading.judge): nothing here compares.
 """
+import hashlib
 import json
 import os
 import queue
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -448,10 +450,41 @@ MAX_RESULT_BYTES = 16 * 2**20
 KEEP_RESULT_BYTES = 2**20  # a results file up to this size stays in memory as it is
 
 
+# Students who hand in the same solution, or make the same mistake, send bit-identical
+# results files: each distinct file of this process is parsed and screened once.  The
+# screened observations of a small file are read-only views of its bytes, so a shared entry
+# cannot be changed by whoever receives it; what is kept is bounded in bytes, not in count.
+_SCREENED = {}  # (function, run, blake2b of the file) -> screened observations
+_SCREENED_BYTES = [0]  # the sizes of the files behind _SCREENED's entries, added up
+_SCREENED_LOCK = threading.Lock()  # the judging threads of every slot share the memo
+SCREENED_MAX_BYTES = 64 * 2**20
+
+
 def _load_results(data, function, run):
     """The observations of one run from the child's results file, screened
     (verdict.screen): only the keys of this run and of the expected per-case structure,
-    copied, so that the bytes the child sent are let go here.  Never raises."""
+    copied, so that the bytes the child sent are let go here.  Never raises.
+
+    The same bytes give the same observations: a small file already screened in this
+    process is not read again (_SCREENED).  The dict returned may be shared: read it only."""
+    if len(data) > KEEP_RESULT_BYTES:
+        return _screen_results(data, function, run)
+    key = (function, run, hashlib.blake2b(data, digest_size=32).digest())
+    obs = _SCREENED.get(key)
+    if obs is None:
+        obs = _screen_results(data, function, run)
+        with _SCREENED_LOCK:
+            if _SCREENED_BYTES[0] + len(data) > SCREENED_MAX_BYTES:
+                _SCREENED.clear()
+                _SCREENED_BYTES[0] = 0
+            if key not in _SCREENED:
+                _SCREENED[key] = obs
+                _SCREENED_BYTES[0] += len(data)
+    return obs
+
+
+def _screen_results(data, function, run):
+    """_load_results without the memo."""
     try:
         obs = structure.loads(data)
     except structure.TooLarge as error:
