@@ -1525,6 +1525,39 @@ def test_top_level_code_is_charged_to_its_own_cell(slot_runner, code):
     _assert_only_lost(result, {"rnn_cell_backward"})
 
 
+def test_a_cell_after_the_spent_pool_still_gets_a_moment():
+    """Once slow top-level code in one cell has spent the time that a unit's other cells
+    share, does a later cell that needs a few milliseconds of wall time (a few defs on a
+    loaded machine) still run, and does a later slow cell still fail?"""
+    from autograder.sandbox import child, engine, forkserver
+    previous = signal.signal(signal.SIGALRM, child._on_alarm)
+    try:
+        clock = forkserver.CellClock(TEST_TIMEOUT)
+        clock.left = -0.01  # as the slow cell before it left it: spent, and a little more
+        with clock("rnn_cell_forward", "rnn_backward"):
+            time.sleep(0.02)  # what a moment of load costs a cell of defs
+        with pytest.raises(engine.CellTimeout):
+            with clock("lstm_cell_forward", "rnn_backward"):
+                time.sleep(30)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_the_kill_of_a_unit_leaves_room_for_every_cell_and_the_parent_waits_longer():
+    """Is the init's kill of a batch unit later than the most its own function and the other
+    cells' top-level code may take (the pool, then a floor for each other cell after the
+    first), and does the parent wait for a unit's line longer than that kill, its clean-up
+    and the unit's run alone again?"""
+    from autograder.sandbox import forkserver
+    assert forkserver.CELLS_AFTER_POOL >= len(FUNCTIONS) - 2  # one cell per function
+    for timeout in (0.5, TEST_TIMEOUT, 5.0, 30.0):
+        kill = forkserver.UNIT_KILL_FACTOR * timeout + forkserver.UNIT_KILL_MARGIN
+        floors = forkserver.CELLS_AFTER_POOL * forkserver.CellClock(timeout).floor
+        assert kill >= 2 * timeout + floors + 1.0, timeout
+        assert unit_wait_seconds(timeout) > 2 * (kill + forkserver.CLEAN_UP_SECONDS), timeout
+
+
 def test_a_submission_has_a_total_time_budget(slot_runner):
     """Does a submission whose every function never returns end within its total budget,
     every function reported as out of time, and is the next student unharmed?"""

@@ -400,10 +400,11 @@ REPLY_GRACE_SECONDS = 5
 
 def unit_wait_seconds(timeout):
     """How long the parent waits for the fork server's line about one unit: longer than the
-    server's kill of a batch that ran out of time (twice the limit: the function's own time
-    and as much for other cells' top-level code, see forkserver.CellClock), its clean-up,
-    and the unit's run alone again, so that an endless loop is reported as a timeout."""
-    return 2 * (2 * timeout + 1) + 2 * 2.0 + REPLY_GRACE_SECONDS
+    server's kill of a batch that ran out of time (twice the limit, the function's own time
+    and as much for other cells' top-level code, and a margin: forkserver.UNIT_KILL_FACTOR
+    and UNIT_KILL_MARGIN, see forkserver.CellClock), its clean-up, and the unit's run alone
+    again, so that an endless loop is reported as a timeout."""
+    return 2 * (2 * timeout + 2.5) + 2 * 2.0 + REPLY_GRACE_SECONDS
 
 
 def budget_seconds(timeout):

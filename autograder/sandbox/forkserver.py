@@ -104,10 +104,18 @@ MNT_DETACH = 2
 ORACLE_TAG = 8  # bytes of the random tag that pairs an oracle request with its reply
 USERNS_ID = 1000  # uid and gid of the init and the children in a nested user namespace
 CLEAN_UP_SECONDS = 2.0
-# A batch unit may spend up to `timeout` on its own function and as much again on the
-# top-level code of other cells (see CellClock), before the init kills it.
+# Once the other cells of a unit have spent their pool of time, each later one still gets
+# a floor of at most CELL_FLOOR (see CellClock).  The parent sends one cell per graded
+# function, eight: beside the unit's own, seven others, the first of which never runs on
+# the floor.
+CELL_FLOOR = 0.25
+CELLS_AFTER_POOL = 6
+# A batch unit may spend up to `timeout` on its own function, as much again on the
+# top-level code of other cells and a floor for each cell after that (see CellClock),
+# before the init kills it.  The margin holds the floors, and a second for the fork, the
+# interrupts' lag and the results.
 UNIT_KILL_FACTOR = 2.0
-UNIT_KILL_MARGIN = 1.0
+UNIT_KILL_MARGIN = 1.0 + CELLS_AFTER_POOL * CELL_FLOOR
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -293,12 +301,15 @@ class CellMarker:
 
 class CellClock:
     """engine.CELL_CLOCK of a child: the top-level code of another function's cell does not
-    run on the unit's clock but on its own, at most `timeout` for all such cells of one
-    unit; when that runs out the cell fails (engine.CellTimeout).  Its name is in the job's
-    CellMarker while it runs."""
+    run on the unit's clock but on its own.  Such cells of one unit share `timeout` seconds;
+    once a slow one has spent them, each later cell still gets a floor (a quarter of
+    `timeout`, at most CELL_FLOOR), so that a cell of a few defs is not failed for a moment
+    of machine load.  A cell that runs out of its time fails (engine.CellTimeout).  Its
+    name is in the job's CellMarker while it runs."""
 
     def __init__(self, timeout, marker=None):
         self.left, self.marker = timeout, marker
+        self.floor = max(min(CELL_FLOOR, timeout / 4), 0.001)  # 0 would stop the timer
 
     def _mark(self, name):
         try:
@@ -319,7 +330,7 @@ class CellClock:
         start = time.monotonic()
         fired = False
         # re-fires every 50 ms: student code that swallows one interrupt gets the next
-        signal.setitimer(signal.ITIMER_REAL, max(self.left, 0.001), 0.05)
+        signal.setitimer(signal.ITIMER_REAL, max(self.left, self.floor), 0.05)
         try:
             yield
         except child.FunctionTimeout:
@@ -383,7 +394,7 @@ def _run_child(ctx, units, progress=None):
             keep.add(progress)
         _enter_child(ctx, keep)
         timeout = ctx["timeout"]
-        cpu = int(UNIT_KILL_FACTOR * timeout * len(units)) + 1
+        cpu = int((UNIT_KILL_FACTOR * timeout + CELLS_AFTER_POOL * CELL_FLOOR) * len(units)) + 1
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         signal.signal(signal.SIGALRM, child._on_alarm)
         remote = None
