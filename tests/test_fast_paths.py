@@ -281,3 +281,35 @@ def test_the_memo_of_results_files_is_bounded_in_bytes(monkeypatch):
     monkeypatch.setattr(runner, "KEEP_RESULT_BYTES", len(data) - 1)
     runner._load_results(data, "rnn_forward", "own")
     assert len(runner._SCREENED) == 1
+
+
+def test_a_token_stands_for_the_observations_it_was_made_of(tmp_path, monkeypatch):
+    """Do the tokens of two units read from the same bytes agree and those of other bytes or
+    other errors differ, does a function's token say whether its own run was skipped, is
+    there none when a part has none, and does the judge give the same verdict for
+    observations with a token as for the same observations without one?"""
+    import types
+    from autograder.grading import judge, runner, verdict
+    from autograder.sandbox import isolation
+    monkeypatch.setattr(runner, "_SCREENED", {})
+    monkeypatch.setattr(runner, "_SCREENED_BYTES", [0])
+    sandbox = types.SimpleNamespace(read_job_file=isolation.read_job_file)
+
+    def unit(data, status="ok"):
+        (tmp_path / "out_rnn_forward.oracle.obs").write_bytes(data)
+        return runner._read_unit(sandbox, tmp_path, "rnn_forward", "oracle", status, 5)
+    right, wrong = _results_file("rnn_forward"), _results_file("rnn_forward", scale=2.0)
+    (a, ta), (b, tb), (c, tc) = unit(right), unit(bytes(bytearray(right))), unit(wrong)
+    assert ta == tb and ta != tc and _same_obs(a, b) and not _same_obs(a, c)
+    (d, td), (e, te) = unit(b"", status="timeout"), unit(b"", status="signal 9")
+    assert td != te and td != ta and td == unit(b"", status="timeout")[1]
+    assert runner._token([ta, td], {}) != runner._token([ta, td], {"own/skipped#": "x"})
+    assert runner._token([ta, td], {}) != runner._token([td, ta], {})  # merged in that order
+    assert runner._token([ta, None], {}) is None
+    judge._JUDGED.clear()
+    for obs, token in ((a, ta), (c, tc), (d, td)):
+        plain = verdict.judge("rnn_forward", obs).as_dict()
+        tokened = runner.Observations(obs, runner._token([token], obs))
+        assert judge._judge("rnn_forward", tokened).as_dict() == plain
+        assert judge._judge("rnn_forward", dict(obs)).as_dict() == plain
+    assert len(judge._JUDGED) == 6  # a token and a digest are never the same key

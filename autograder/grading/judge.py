@@ -26,7 +26,10 @@ def _judge(function, obs):
     Guarded: an error inside the judge costs this function only, with a message saying
     that the grader failed (never raises)."""
     try:
-        key = (function, _digest(obs))
+        # Observations from the sandbox carry a token that determines them (runner._token):
+        # no need to read them.  A token is a tuple, a digest bytes: the two never meet.
+        token = getattr(obs, "token", None)
+        key = (function, _digest(obs) if token is None else token)
         found = _JUDGED.get(key)
         if found is None:
             found = verdict.judge(function, obs)

@@ -263,17 +263,19 @@ class ForkServer:
         if self.uid is not None:
             os.chown(job_dir, self.uid, -1)
         results = {function: {} for function in assignment.FUNCTIONS}
+        parts = {function: [] for function in assignment.FUNCTIONS}  # what each was made of
         self.deadline = time.monotonic() + budget_seconds(self.runner.settings.timeout)
         try:
             # the job's init is held for the "own" runs, which are known only once the
             # "oracle" runs are judged: one init (namespaces, job folder) per submission
-            self._run_units(job, [[f, "oracle"] for f in assignment.FUNCTIONS], results, hold=True)
-            self._run_units(job, own_runs(results), results, cont=True)
+            self._run_units(job, [[f, "oracle"] for f in assignment.FUNCTIONS], results, parts, hold=True)
+            self._run_units(job, own_runs(results, parts), results, parts, cont=True)
         finally:
             # the job folder and whatever student code left next to it (the server's cwd):
             # any depth, any rights; the next submission starts from an empty folder
             untrusted.clear_folder(self.workdir)
-        return results
+        return {function: Observations(obs, _token(parts[function], obs))
+                for function, obs in results.items()}
 
     def _tidy(self, job):
         """Before a restart: delete what student code left in the folder (a folder chain of
@@ -293,8 +295,9 @@ class ForkServer:
             if name != "job.json":
                 untrusted.remove_tree(self.workdir / job / name)
 
-    def _run_units(self, job, remaining, results, hold=False, cont=False):
+    def _run_units(self, job, remaining, results, parts, hold=False, cont=False):
         """Run [function, run] units in the fork server, into results; restart it as needed.
+        parts -- {function: [the token of each part merged into results[function]]}
 
         hold -- keep the job's init for a later call with cont (the server then ends with
                 {"held": job}); cont -- run these units in the init held for this job, if
@@ -330,12 +333,15 @@ class ForkServer:
                 remaining.pop(0)
                 if message is None or [message.get("function"), message.get("run")] != [function, run]:
                     # the server died or hung while running this unit: only it is charged
-                    results[function].update(_error_obs(
-                        "Crash: the grading process stopped while running this function", run))
+                    crash = _error_obs("Crash: the grading process stopped while running this function", run)
+                    results[function].update(crash)
+                    parts[function].append(_error_token(crash))
                     self.stop()
                     break
-                results[function].update(self._collect(job_dir, function, run,
-                                                       message.get("status"), timeout))
+                part, token = _read_unit(self.runner.sandbox, job_dir, function, run,
+                                         message.get("status"), timeout)
+                results[function].update(part)
+                parts[function].append(token)
             else:
                 end = _parse(self._readline(REPLY_GRACE_SECONDS))
                 if end != {"done": job} and not (hold and end == {"held": job}):
@@ -351,17 +357,52 @@ class ForkServer:
             return False
 
     def _collect(self, job_dir, function, run, status, timeout):
-        if status == "ok":
-            name = f"out_{function}.{run}.obs"
-            try:
-                data = self.runner.sandbox.read_job_file(job_dir, name, MAX_RESULT_BYTES)
-            except FileNotFoundError:
-                return _error_obs("Crash: the function ended the process without a result (os._exit?)", run)
-            except (OSError, ValueError) as error:  # the child owns these files
-                return _error_obs(f"its results could not be read ({error})", run)
-            _unlink_in(job_dir, name)  # read: its room is freed at once
-            return _load_results(data, function, run)
-        return _error_obs(_status_text(status, timeout), run)
+        """The observations of one unit the server reported with `status`."""
+        return _read_unit(self.runner.sandbox, job_dir, function, run, status, timeout)[0]
+
+
+def _read_unit(sandbox, job_dir, function, run, status, timeout):
+    """(observations, token) of one unit the server reported with `status` (see _token)."""
+    if status == "ok":
+        name = f"out_{function}.{run}.obs"
+        try:
+            data = sandbox.read_job_file(job_dir, name, MAX_RESULT_BYTES)
+        except FileNotFoundError:
+            obs = _error_obs("Crash: the function ended the process without a result (os._exit?)", run)
+            return obs, _error_token(obs)
+        except (OSError, ValueError) as error:  # the child owns these files
+            obs = _error_obs(f"its results could not be read ({error})", run)
+            return obs, _error_token(obs)
+        _unlink_in(job_dir, name)  # read: its room is freed at once
+        return _screened_file(data, function, run)
+    obs = _error_obs(_status_text(status, timeout), run)
+    return obs, _error_token(obs)
+
+
+class Observations(dict):
+    """The observations of one function of one submission, and `token`: what they were made
+    of, which determines them (see _token), or None.  The judge knows two submissions'
+    identical observations by their tokens without reading them (judge._judge)."""
+    __slots__ = ("token",)
+
+    def __init__(self, obs, token):
+        super().__init__(obs)
+        self.token = token
+
+
+def _token(parts, obs):
+    """The token of a function's observations (Observations) merged from `parts`, in that
+    order: each part is a results file, known by _screened_file's key (the same bytes screen
+    to the same observations), or an error text (_error_token); own_runs may then have
+    added its fixed "own/skipped#" note.  None when a part has no token (a file too large
+    to be kept in the memo)."""
+    if any(part is None for part in parts):
+        return None
+    return tuple(parts), "own/skipped#" in obs
+
+
+def _error_token(obs):
+    return ("error", tuple(sorted(obs.items())))
 
 
 def _unlink_in(folder, name):
@@ -379,15 +420,27 @@ def _unlink_in(folder, name):
         os.close(fd)
 
 
-def own_runs(results):
+def own_runs(results, parts=None):
     """The [function, "own"] units worth running once the "oracle" runs are in results: a
     loop function's own run can change something only where it or its cell function failed
     with the oracle.  Each one skipped is marked "own/skipped#" in results (verdict.judge
-    reads it)."""
+    reads it).  parts -- the tokens of what results holds (ForkServer.run), by which the
+    answer for observations seen before is remembered"""
+    def passes(function):
+        token = _token(parts[function], results[function]) if parts is not None else None
+        if token is None:
+            return verdict.run_passes(function, results[function], "oracle")
+        key = (function, token)
+        found = _PASSES.get(key)
+        if found is None:
+            found = verdict.run_passes(function, results[function], "oracle")
+            if len(_PASSES) >= 4096:
+                _PASSES.clear()
+            _PASSES[key] = found
+        return found
     own = []
     for function, dependency in assignment.DEPENDS_ON.items():
-        if verdict.run_passes(function, results[function], "oracle") and \
-                verdict.run_passes(dependency, results[dependency], "oracle"):
+        if passes(function) and passes(dependency):
             results[function]["own/skipped#"] = "not needed: both pass with the oracle"
         else:
             own.append([function, "own"])
@@ -461,6 +514,9 @@ _SCREENED_LOCK = threading.Lock()  # the judging threads of every slot share the
 SCREENED_MAX_BYTES = 64 * 2**20
 
 
+_PASSES = {}  # (function, token of its oracle run) -> verdict.run_passes, for own_runs
+
+
 def _load_results(data, function, run):
     """The observations of one run from the child's results file, screened
     (verdict.screen): only the keys of this run and of the expected per-case structure,
@@ -468,8 +524,14 @@ def _load_results(data, function, run):
 
     The same bytes give the same observations: a small file already screened in this
     process is not read again (_SCREENED).  The dict returned may be shared: read it only."""
+    return _screened_file(data, function, run)[0]
+
+
+def _screened_file(data, function, run):
+    """(_load_results(data, function, run), its key in _SCREENED, or None for a file too
+    large to be kept there)."""
     if len(data) > KEEP_RESULT_BYTES:
-        return _screen_results(data, function, run)
+        return _screen_results(data, function, run), None
     key = (function, run, hashlib.blake2b(data, digest_size=32).digest())
     obs = _SCREENED.get(key)
     if obs is None:
@@ -481,7 +543,7 @@ def _load_results(data, function, run):
             if key not in _SCREENED:
                 _SCREENED[key] = obs
                 _SCREENED_BYTES[0] += len(data)
-    return obs
+    return obs, key
 
 
 def _screen_results(data, function, run):
