@@ -1192,12 +1192,12 @@ def test_own_runs_survive_the_loss_of_the_held_init(slot_runner):
     original = runner_module.ForkServer._run_units
     killed = []
 
-    def kill_before_own(self, job, remaining, results, hold=False, cont=False):
+    def kill_before_own(self, job, remaining, results, parts, hold=False, cont=False):
         if cont and remaining:
             self.proc.kill()
             self.proc.wait()
             killed.append(job)
-        return original(self, job, remaining, results, hold=hold, cont=cont)
+        return original(self, job, remaining, results, parts, hold=hold, cont=cont)
     runner_module.ForkServer._run_units = kill_before_own
     _RESTORE.append(lambda: setattr(runner_module.ForkServer, "_run_units", original))
     got = _grade(slot_runner, sources)
