@@ -74,7 +74,9 @@ A parked child that is gone, wrote on its progress pipe or left a thread or proc
 while parked (student code's handlers and timers may still fire), or has no room for
 the units (its CPU limit covers at most the "own" runs a job can have), is ended, and
 the units run in fresh children as in a job not held.  A "continue" with no units, or
-the end of the held job, kills it with the rest of the job's namespace.
+the end of the held job, kills it with the rest of the job's namespace; so does a
+continue that has not come within a unit's time (student code may still run in the
+parked child, on no unit's clock).
 
 Time is charged where it is spent: a unit has `timeout` seconds for its own
 function; the top-level code of the other functions' cells has its own clock
@@ -854,6 +856,21 @@ class _Job:
             self.slow_cell(units[reported[0]][0])  # so that the unit's run alone skips it
         return status, reported[0]
 
+    def end_parked_after(self, control, seconds):
+        """Wait up to `seconds` (a unit's time) for the continue on `control`; a child still
+        parked then is ended.  Student code may run in it while parked (a handler, a timer),
+        on no unit's clock: it must not take CPU from the other slots for long, as it
+        would where the parent needs no own run and the held job waits for the next
+        request (the last submission of a slot waits for the end of the run)."""
+        if self.parked is None:
+            return
+        ready, _, _ = select.select([control], [], [], seconds)
+        if not ready:
+            parked, self.parked = self.parked, None
+            os.close(parked.read_end)
+            os.close(parked.more_w)
+            _clean_up(parked.pid, self.kill_all)
+
 
 class _Parked:
     """A batch child of a held job that finished its units and waits for more: its pid, the
@@ -930,6 +947,7 @@ def _init_main(ctx, units, report, host_dir, control=None):
         job.run()
         if control is not None:
             job.hold = False
+            job.end_parked_after(control, UNIT_KILL_FACTOR * ctx["timeout"] + UNIT_KILL_MARGIN)
             job.units = _more_units(control)
             job.run()  # in the parked batch child, if there is one that can take them
     finally:
