@@ -1349,6 +1349,26 @@ def test_a_timer_that_fires_in_the_parked_child_costs_only_its_own_child(slot_ru
     assert _full(after), {f: r["message"] for f, r in after.items() if not r["passed"]}
 
 
+def test_a_continue_that_comes_late_finds_the_parked_child_ended(slot_runner):
+    """When the parent takes longer than a unit's time to judge the oracle runs, is the
+    parked child ended meanwhile (student code may run in it, on no unit's clock), and are
+    the own runs then made in a fresh child, with the same verdicts?"""
+    from autograder.grading import runner as runner_module
+    from autograder.sandbox import forkserver
+    sources = _with("rnn_forward", RAISE_PID, "body")
+    expected = _grade(slot_runner, sources)
+    original = runner_module.own_runs
+
+    def judged_late(*args, **kwargs):
+        time.sleep(forkserver.UNIT_KILL_FACTOR * TEST_TIMEOUT + forkserver.UNIT_KILL_MARGIN + 1)
+        return original(*args, **kwargs)
+    runner_module.own_runs = judged_late
+    _RESTORE.append(lambda: setattr(runner_module, "own_runs", original))
+    pids = _pids(slot_runner.observe(sources), "rnn_forward")
+    assert set(pids) == {"oracle", "own"} and pids["oracle"] != pids["own"], pids
+    assert _verdicts(_grade(slot_runner, sources)) == _verdicts(expected)
+
+
 def _sandbox_processes(server):
     """The processes of a fork server's sandbox that run forkserver.py (the server, its
     oracle, a job's init and children): those under its bubblewrap process."""
