@@ -1206,6 +1206,233 @@ def test_own_runs_survive_the_loss_of_the_held_init(slot_runner):
         {f: (r["score"], r["message"]) for f, r in expected.items()}
 
 
+# In the body of a loop function: its every run fails with the pid of the process it ran in.
+RAISE_PID = "import os\nraise ValueError(f'PID {os.getpid()} PID')"
+LOOPS = list(assignment.DEPENDS_ON)
+
+
+def _pids(observations, function):
+    """{run: the set of pids a RAISE_PID function reported in that run}."""
+    import re
+    pids = {}
+    for key, value in observations[function].items():
+        found = re.search(r"PID (\d+) PID", str(value))
+        if key.endswith("error#") and found:
+            pids.setdefault(key.split("/")[1], set()).add(int(found.group(1)))
+    return pids
+
+
+def _verdicts(result):
+    """What the student is told of each function, the pids of RAISE_PID left out."""
+    import re
+    return {f: (r["score"], re.sub(r"PID \d+ PID", "PID", r["message"])) for f, r in result.items()}
+
+
+def _unparked():
+    """From now on, the parent asks for a submission's own runs as a new job, not as the
+    continue of the held one: the held init is ended first, and nothing parked in it is
+    used."""
+    from autograder.grading import runner as runner_module
+    original = runner_module.ForkServer._run_units
+
+    def as_new_job(self, job, remaining, results, parts, hold=False, cont=False):
+        return original(self, job, remaining, results, parts, hold=hold, cont=False)
+    runner_module.ForkServer._run_units = as_new_job
+    _RESTORE.append(lambda: setattr(runner_module.ForkServer, "_run_units", original))
+
+
+def test_own_runs_are_made_by_the_batch_child_of_the_oracle_runs(slot_runner):
+    """When every loop function fails with the oracle (four own runs), are its own runs made
+    by the very child that made the oracle runs (one batch child a submission, parked while
+    the parent judges), with the verdicts of own runs made apart in a new job?"""
+    sources = _honest()
+    for function in LOOPS:
+        sources[function] = _with(function, RAISE_PID, "body")[function]
+    lines = _protocol_lines(slot_runner)
+    observations = slot_runner.observe(sources)
+    assert sum('"run": "own"' in line for line in lines) == len(LOOPS)
+    pids = {f: _pids(observations, f) for f in LOOPS}
+    assert all(set(p) == {"oracle", "own"} for p in pids.values()), pids
+    assert len(set().union(*(run for p in pids.values() for run in p.values()))) == 1, pids
+    parked = _grade(slot_runner, sources)
+    _unparked()
+    apart = _grade(slot_runner, sources)
+    assert _verdicts(parked) == _verdicts(apart)
+    assert not any(parked[f]["passed"] for f in LOOPS)
+    # own runs that change a message: the loop functions are right, their cells are not
+    broken = _honest()
+    for function in LOOPS:
+        cell = assignment.DEPENDS_ON[function]
+        broken[cell] = _with(cell, "raise ValueError('broken cell')", "body")[cell]
+    _RESTORE.pop()()
+    parked = _grade(slot_runner, broken)
+    _unparked()
+    assert _verdicts(parked) == _verdicts(_grade(slot_runner, broken))
+
+
+# At the top level of a cell (so in every unit): a POSIX timer of this process, armed anew
+# by each unit to send SIGUSR1 a second later, that is once the child has finished its
+# units and the parent is judging them.
+ARM_TIMER = """
+import ctypes, os, signal
+{handler}
+_libc = ctypes.CDLL(None, use_errno=True)
+if "PARK_TIMER" not in os.environ:  # one timer a process (a forked child has none)
+    _event = ctypes.create_string_buffer(64)  # struct sigevent: SIGEV_SIGNAL, SIGUSR1
+    ctypes.c_int.from_buffer(_event, 8).value = signal.SIGUSR1
+    _id = ctypes.c_void_p()
+    if _libc.timer_create(1, _event, ctypes.byref(_id)) == 0:  # CLOCK_MONOTONIC
+        os.environ["PARK_TIMER"] = str(_id.value or 0)
+if "PARK_TIMER" in os.environ:
+    _spec = (ctypes.c_long * 4)(0, 0, 1, 0)  # no interval; fires in 1 s
+    _libc.timer_settime(ctypes.c_void_p(int(os.environ["PARK_TIMER"])), 0, _spec, None)
+"""
+
+PARKED_HANDLERS = {
+    # none: SIGUSR1 ends the process
+    "dies": "",
+    # it lives on, having written on every descriptor it has (its progress pipe among them)
+    "writes": """
+def _on_timer(*_):
+    for fd in range(3, 64):
+        try:
+            os.write(fd, b"....")
+        except OSError:
+            pass
+signal.signal(signal.SIGUSR1, _on_timer)
+""",
+    # it lives on, having left a process behind
+    "forks": """
+def _on_timer(*_):
+    if os.fork() == 0:
+        import time
+        time.sleep(60)
+        os._exit(0)
+signal.signal(signal.SIGUSR1, _on_timer)
+""",
+    # it lives on, having rebound a name of builtins for the units it runs next
+    "rebinds": """
+def _on_timer(*_):
+    import builtins
+    builtins.sorted = lambda *a, **k: []
+signal.signal(signal.SIGUSR1, _on_timer)
+""",
+}
+
+
+@pytest.mark.parametrize("handler", sorted(PARKED_HANDLERS))
+def test_a_timer_that_fires_in_the_parked_child_costs_only_its_own_child(slot_runner, handler):
+    """When a student's code leaves a timer and a handler that fire while its batch child
+    is parked (it dies, writes on its progress pipe, makes a process or rebinds a name of
+    builtins), are its own
+    runs still made, in a fresh child, with the verdicts the same code without the timer
+    gets, and is the next student of the slot unharmed?"""
+    from autograder.grading import runner as runner_module
+    sources = _with("rnn_forward", RAISE_PID, "body")
+    timed = dict(sources)
+    timed["lstm_cell_forward"] = textwrap.dedent(ARM_TIMER).format(
+        handler=PARKED_HANDLERS[handler]) + "\n" + sources["lstm_cell_forward"]
+    expected = _grade(slot_runner, sources)
+    original = runner_module.own_runs
+
+    def judged_slowly(*args, **kwargs):
+        time.sleep(2.5)  # the timer fires meanwhile
+        return original(*args, **kwargs)
+    runner_module.own_runs = judged_slowly
+    _RESTORE.append(lambda: setattr(runner_module, "own_runs", original))
+    observations = slot_runner.observe(timed)
+    pids = _pids(observations, "rnn_forward")
+    assert set(pids) == {"oracle", "own"} and pids["oracle"] != pids["own"], pids
+    assert _verdicts(_grade(slot_runner, timed)) == _verdicts(expected)
+    _RESTORE.pop()()
+    after = _grade(slot_runner, _with("lstm_cell_forward", LOOK_FOR_TRACES))
+    assert _full(after), {f: r["message"] for f, r in after.items() if not r["passed"]}
+
+
+def test_a_continue_that_comes_late_finds_the_parked_child_ended(slot_runner):
+    """When the parent takes longer than a unit's time to judge the oracle runs, is the
+    parked child ended meanwhile (student code may run in it, on no unit's clock), and are
+    the own runs then made in a fresh child, with the same verdicts?"""
+    from autograder.grading import runner as runner_module
+    from autograder.sandbox import forkserver
+    sources = _with("rnn_forward", RAISE_PID, "body")
+    expected = _grade(slot_runner, sources)
+    original = runner_module.own_runs
+
+    def judged_late(*args, **kwargs):
+        time.sleep(forkserver.UNIT_KILL_FACTOR * TEST_TIMEOUT + forkserver.UNIT_KILL_MARGIN + 1)
+        return original(*args, **kwargs)
+    runner_module.own_runs = judged_late
+    _RESTORE.append(lambda: setattr(runner_module, "own_runs", original))
+    pids = _pids(slot_runner.observe(sources), "rnn_forward")
+    assert set(pids) == {"oracle", "own"} and pids["oracle"] != pids["own"], pids
+    assert _verdicts(_grade(slot_runner, sources)) == _verdicts(expected)
+
+
+def _sandbox_processes(server):
+    """The processes of a fork server's sandbox that run forkserver.py (the server, its
+    oracle, a job's init and children): those under its bubblewrap process."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    parents[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    below, todo = [], [server.proc.pid]
+    while todo:
+        pid = todo.pop()
+        children = [p for p, parent in parents.items() if parent == pid]
+        below += children
+        todo += children
+    return [p for p in below if b"forkserver.py" in _cmdline(p)
+            and b"bwrap" not in _cmdline(p).split(b"\0")[0]]
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
+
+
+def test_a_continue_without_units_ends_the_parked_child(slot_runner):
+    """When the continue of a held job brings no units, is the batch child parked in it
+    ended with the job (only the server and its oracle are left), and is the next student
+    of the slot unharmed?"""
+    from autograder.grading import runner as runner_module
+    original = runner_module.ForkServer._run_units
+    seen = {}
+
+    def empty_continue(self, job, remaining, results, parts, hold=False, cont=False):
+        if not (cont and not remaining):
+            return original(self, job, remaining, results, parts, hold=hold, cont=cont)
+        time.sleep(0.3)  # a batch child that does not park has long ended by now
+        seen["held"] = len(_sandbox_processes(self))
+        self._request({"dir": job, "units": [], "timeout": TEST_TIMEOUT, "budget": 10.0,
+                       "hold": False, "continue": True, "oracle": False})
+        seen["end"] = self._readline(10)
+        left = _sandbox_processes(self)
+        for _ in range(60):
+            if len(left) <= 2:
+                break
+            time.sleep(0.05)
+            left = _sandbox_processes(self)
+        seen["after"] = len(left)
+    runner_module.ForkServer._run_units = empty_continue
+    _RESTORE.append(lambda: setattr(runner_module.ForkServer, "_run_units", original))
+    assert _full(_grade(slot_runner, _honest()))  # no own run needed: a continue without units
+    # the server, its oracle, the held init and the parked child; then the first two
+    assert seen["held"] == 4, seen
+    assert json.loads(seen["end"])["done"]
+    assert seen["after"] == 2, seen
+    _RESTORE.pop()()
+    after = _grade(slot_runner, _with("lstm_cell_forward", LOOK_FOR_TRACES))
+    assert _full(after), {f: r["message"] for f, r in after.items() if not r["passed"]}
+
+
 def test_a_batch_stopped_for_a_leftover_process_blames_no_cell(slot_runner):
     """When a batch child is stopped because a unit left a process behind, and the next unit
     was running the top level of another cell just then (a slow but honest one), is that

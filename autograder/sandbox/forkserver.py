@@ -64,6 +64,20 @@ then resumes with the next unit.  So a student's cell function that kills its
 process in the "own" run of a loop function cannot take the "oracle" results, or
 any other function, with it.
 
+In a held job the batch child that reports its last unit does not exit but parks: it
+waits on a pipe that only it and the init hold, and the units of the "continue" are
+handed to it there and run as the rest of its batch (a progress byte each, the census,
+the tampering check, the early stop, a unit run again alone when the batch goes wrong).
+A submission that needs "own" runs so costs one batch child, not two.  A batch stopped
+for a leftover thread or process or a tampered module, or stopped early, never parks.
+A parked child that is gone, wrote on its progress pipe or left a thread or process
+while parked (student code's handlers and timers may still fire), or has no room for
+the units (its CPU limit covers at most the "own" runs a job can have), is ended, and
+the units run in fresh children as in a job not held.  A "continue" with no units, or
+the end of the held job, kills it with the rest of the job's namespace; so does a
+continue that has not come within a unit's time (student code may still run in the
+parked child, on no unit's clock).
+
 Time is charged where it is spent: a unit has `timeout` seconds for its own
 function; the top-level code of the other functions' cells has its own clock
 (engine.CELL_CLOCK) and, when it runs out, fails only that cell.  A job has
@@ -382,37 +396,66 @@ def _enter_child(ctx, keep):
         _drop_capabilities()
 
 
-def _run_child(ctx, units, progress=None):
+def _run_child(ctx, units, progress=None, more=None):
     """In the forked child: compute the units in order, write each one's results, exit.
 
     With `progress` (a pipe to the init) the child is a batch: after each unit it writes
     one byte there, and it stops early (exit 0) after a unit that ran out of time, so
-    that the units after it start in a fresh process."""
+    that the units after it start in a fresh process.  With `more` too (the read end of a
+    pipe from the init, in a held job) a batch that finished all its units parks: it waits
+    there for the units of the job's "continue" request and runs them as it ran the first
+    ones; it exits at end of file or when what comes is not units it has room for."""
     try:
         keep = {ctx["oracle_fd"]} if ctx["oracle_fd"] is not None else set()
         if progress is not None:
             keep.add(progress)
+        if more is not None:
+            keep.add(more)
         _enter_child(ctx, keep)
         timeout = ctx["timeout"]
-        cpu = int((UNIT_KILL_FACTOR * timeout + CELLS_AFTER_POOL * CELL_FLOOR) * len(units)) + 1
+        # RLIMIT_CPU counts the whole life of the process: a batch that may park must have
+        # room for the units it may be handed later, at most _parked_room of them (the init
+        # hands it no more than that, and it refuses more below)
+        room = _parked_room(ctx) if more is not None else 0
+        cpu = int((UNIT_KILL_FACTOR * timeout + CELLS_AFTER_POOL * CELL_FLOOR) *
+                  (len(units) + room)) + 1
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         signal.signal(signal.SIGALRM, child._on_alarm)
         remote = None
         if ctx["oracle_fd"] is not None:
             remote = engine.remote_oracle(_ask(socket.socket(fileno=ctx["oracle_fd"])))
         trusted = _snapshot() if progress is not None else None
-        for function, run in units:
-            obs = _compute(ctx, function, run, remote)
-            if progress is not None:
-                os.write(progress, b".")
-                if any(str(v).startswith("TimeoutError") for k, v in obs.items()
-                       if k.endswith("error#")):
-                    break
-                if _tampered(trusted):
-                    break  # the next unit starts in a fresh child, as if alone
+        while units:
+            for function, run in units:
+                obs = _compute(ctx, function, run, remote)
+                if progress is not None:
+                    os.write(progress, b".")
+                    if any(str(v).startswith("TimeoutError") for k, v in obs.items()
+                           if k.endswith("error#")):
+                        os._exit(0)
+                    if _tampered(trusted):
+                        os._exit(0)  # the next unit starts in a fresh child, as if alone
+            if more is None:
+                break
+            # parked: no unit is running, so no timer of ours is set.  Whatever student code
+            # left to fire now (a handler, a timer) ends only this child (an exception is
+            # caught below), and the init then runs the units in fresh children.
+            units = _more_units(more)
+            os.close(more)
+            more = None
+            if len(units) > room or _tampered(trusted):
+                break
         os._exit(0)
     except BaseException:  # noqa: BLE001 -- never return into the init's loop
         os._exit(70)
+
+
+def _parked_room(ctx):
+    """How many units a parked batch may be handed: those of a "continue" request, which are
+    "own" runs, made only of a function that calls another graded one (job.json's
+    dependencies), one each."""
+    dependencies = ctx["job"].get("dependencies")
+    return len(dependencies) if type(dependencies) is dict else 0
 
 
 _WATCHED = ("builtins", "numpy", "numpy.testing")
@@ -485,13 +528,14 @@ def _census(batch_pid):
     return threads, others
 
 
-def _wait(pid, timeout, progress=None, limit=0, on_progress=None):
+def _wait(pid, timeout, progress=None, limit=0, on_progress=None, park=False):
     """Wait for pid; return (status text, bytes read from `progress`).
 
     The clock restarts with each of the first `limit` bytes on `progress`: each
     unit of a batch has `timeout` seconds.  on_progress(n) is called as each byte
     arrives, with the number of bytes so far; when it returns False the child is
-    killed (status "stopped")."""
+    killed (status "stopped").  With `park`, a child that has sent all `limit` bytes
+    is left running (status "parked")."""
     deadline = time.monotonic() + timeout
     count = 0
     try:
@@ -525,6 +569,8 @@ def _wait(pid, timeout, progress=None, limit=0, on_progress=None):
                     watch.remove(progress)
                     progress = None
                 elif count > before:
+                    if park and count == limit:
+                        return "parked", count
                     deadline = time.monotonic() + timeout
     finally:
         if pidfd is not None:
@@ -598,10 +644,13 @@ def _fork():
 class _Job:
     """The init's side of one job: runs its units, copies their results out, reports."""
 
-    def __init__(self, ctx, units, write, host_fd):
+    def __init__(self, ctx, units, write, host_fd, hold=False):
         """write(text) -- reports one unit line; host_fd -- the folder the parent reads, when
-        it is not the job folder itself"""
+        it is not the job folder itself; hold -- the job is held for a "continue": a batch
+        child that finishes its units may park for those of the continue (see resume)"""
         self.ctx, self.units, self.write, self.host_fd = ctx, units, write, host_fd
+        self.hold = hold
+        self.parked = None  # a _Parked batch child, waiting for more units
         # the init of a job's pid namespace kills all in it; a plain server only the child's
         # process group (a kill of all of its uid would take the oracle too)
         self.kill_all = ctx["mode"] != "plain"
@@ -683,8 +732,10 @@ class _Job:
                 for function, run in units[i:]:
                     self.line(function, run, "budget")
                 return
-            if self.kill_all and len(units) - i > 1:
-                i += self.batch(units[i:], unit_kill)
+            done = self.resume(units[i:], unit_kill) if self.parked is not None else None
+            if done is None and self.kill_all and len(units) - i > 1:
+                done = self.batch(units[i:], unit_kill)
+            i += done or 0
             if i < len(units) and not self.over_budget():
                 # alone in a fresh child: a unit whose batch went wrong (its verdict comes
                 # from this run only), the one after an early stop, or the last unit left
@@ -700,15 +751,78 @@ class _Job:
                 i += 1
 
     def batch(self, units, unit_kill):
-        """Run units in one child; return how many it finished (each reported)."""
+        """Run units in one child; return how many it finished (each reported).  In a held
+        job the child is given a pipe to park on once it has finished them all (see
+        resume); a child that parks is kept in self.parked."""
         read_end, write_end = os.pipe()
         os.set_blocking(read_end, False)
+        more_r, more_w = os.pipe() if self.hold else (None, None)
         pid = self.fork()
         if pid == 0:
             os.close(read_end)
-            _run_child(self.ctx, units, progress=write_end)
+            _run_child(self.ctx, units, progress=write_end, more=more_r)
         os.close(write_end)
-        before = [None]
+        if more_r is not None:
+            os.close(more_r)
+        baseline = _census(pid) if self.kill_all else None
+        try:
+            status, count = self.follow(pid, units, unit_kill, read_end, baseline,
+                                        park=more_w is not None)
+        except BaseException:
+            if more_w is not None:
+                os.close(more_w)
+            raise
+        if status == "parked":
+            self.parked = _Parked(pid, read_end, more_w, baseline, _parked_room(self.ctx))
+        elif more_w is not None:
+            os.close(more_w)
+        return count
+
+    def resume(self, units, unit_kill):
+        """Hand units to the parked batch child and follow it as a batch from there; return
+        how many it finished (each reported), or None when it cannot take them: it is then
+        ended, and the units are run as if no child had parked (fresh children)."""
+        parked, self.parked = self.parked, None
+        pid, read_end = parked.pid, parked.read_end
+        usable = len(units) <= parked.room and _alive(pid)
+        if usable:
+            # nothing may come on the progress pipe while no unit runs: a byte (or the end
+            # of the pipe) there is student code's doing, say a signal handler it left
+            try:
+                os.read(read_end, 1)
+                usable = False
+            except BlockingIOError:  # empty, and the child still holds its end
+                pass
+        # what the child may have left while parked (a thread or process made by a handler,
+        # say) is seen as after a unit: against the census taken when it was forked
+        usable = usable and _census(pid) == parked.census
+        if usable:
+            for function, run in units:  # no results file planted before the unit runs
+                try:
+                    os.unlink(f"out_{function}.{run}.obs")
+                except OSError:
+                    pass
+            self.marker.clear()
+            data = (json.dumps(units) + "\n").encode()
+            try:
+                # a few units, less than PIPE_BUF, into an empty pipe: written whole, at once
+                usable = os.write(parked.more_w, data) == len(data)
+            except OSError:  # the child closed its end (EPIPE)
+                usable = False
+        os.close(parked.more_w)
+        if not usable:
+            os.close(read_end)
+            _clean_up(pid, self.kill_all)
+            return None
+        _, count = self.follow(pid, units, unit_kill, read_end, parked.census)
+        return count
+
+    def follow(self, pid, units, unit_kill, read_end, census, park=False):
+        """Follow batch child pid through `units` on its progress pipe read_end: report each
+        unit it finishes, stop it after a unit that left a thread or a process (its census
+        differs from `census`, taken when it was forked) or at a byte that comes before the
+        unit's results; return (status, how many it finished).  Unless it parked (`park`:
+        it finished them all), it is gone and read_end is closed afterwards."""
         reported = [0]
 
         def finished(n):
@@ -720,17 +834,19 @@ class _Job:
             self.line(function, run, "ok")
             reported[0] = n
             now = _census(pid) if self.kill_all else None
-            if before[0] is None:
-                before[0] = now
             # a unit left a thread or a process: the next unit starts in a fresh child
-            return now == before[0]
+            # (and a child that may park does not: the last unit is checked too)
+            return now == census
 
-        before[0] = _census(pid) if self.kill_all else None
         try:
             status, _ = _wait(pid, unit_kill, progress=read_end, limit=len(units),
-                              on_progress=finished)
-        finally:
+                              on_progress=finished, park=park)
+        except BaseException:
             os.close(read_end)
+            raise
+        if status == "parked":
+            return status, reported[0]
+        os.close(read_end)
         _clean_up(pid, self.kill_all)
         if status == "stopped":
             # stopped by this init (a leftover process, a false progress byte), not for
@@ -738,7 +854,32 @@ class _Job:
             self.marker.clear()
         elif status != "ok" and reported[0] < len(units):
             self.slow_cell(units[reported[0]][0])  # so that the unit's run alone skips it
-        return reported[0]
+        return status, reported[0]
+
+    def end_parked_after(self, control, seconds):
+        """Wait up to `seconds` (a unit's time) for the continue on `control`; a child still
+        parked then is ended.  Student code may run in it while parked (a handler, a timer),
+        on no unit's clock: it must not take CPU from the other slots for long, as it
+        would where the parent needs no own run and the held job waits for the next
+        request (the last submission of a slot waits for the end of the run)."""
+        if self.parked is None:
+            return
+        ready, _, _ = select.select([control], [], [], seconds)
+        if not ready:
+            parked, self.parked = self.parked, None
+            os.close(parked.read_end)
+            os.close(parked.more_w)
+            _clean_up(parked.pid, self.kill_all)
+
+
+class _Parked:
+    """A batch child of a held job that finished its units and waits for more: its pid, the
+    init's ends of its progress pipe and of the pipe it waits on, the census taken when it
+    was forked, and how many units it has room for (_parked_room)."""
+
+    def __init__(self, pid, read_end, more_w, census, room):
+        self.pid, self.read_end, self.more_w = pid, read_end, more_w
+        self.census, self.room = census, room
 
 
 MAX_JOB_BYTES = 64 * 2**20
@@ -800,14 +941,17 @@ def _init_main(ctx, units, report, host_dir, control=None):
     _mount("tmpfs", ctx["payload_dir"], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
            "size=4k,nr_inodes=1,mode=0555")
     _mount_job_folder(ctx)
-    job = _Job(ctx, units, lambda text: os.write(report, text.encode()), host_fd)
+    job = _Job(ctx, units, lambda text: os.write(report, text.encode()), host_fd,
+               hold=control is not None)
     try:
         job.run()
         if control is not None:
+            job.hold = False
+            job.end_parked_after(control, UNIT_KILL_FACTOR * ctx["timeout"] + UNIT_KILL_MARGIN)
             job.units = _more_units(control)
-            job.run()
+            job.run()  # in the parked batch child, if there is one that can take them
     finally:
-        _clean_up(0, True)
+        _clean_up(0, True)  # and a parked child the continue brought nothing for
     os._exit(0)
 
 
