@@ -119,6 +119,49 @@ def test_dict_markers_are_the_sorted_keys():
     assert structure.flatten({"c": 1.0})["out#"] == 'dict:["c"]'
 
 
+class _Text(str):
+    pass
+
+
+def _flats_to_store():
+    """Flat dicts of every kind dumps() meets, and of kinds it should never meet."""
+    a = np.arange(12.0).reshape(3, 4)
+    nested = (a, [a.T, 2.5, True, np.float32(1.5)], {"Wax": a[:, 1], "b\"a": np.int64(3)})
+    yield structure.flatten(nested)
+    yield structure.flatten(nested, "in", copy=False)  # views, not C-contiguous
+    yield {f"x{i}": np.ones((2, 3), dtype=name) for i, name in enumerate(sorted(structure._DTYPES))}
+    yield {"p": pickle.loads(pickle.dumps(a)), "q": np.asfortranarray(a), "r": a[::-1, ::2]}
+    yield {"zero-d": np.array(2.0), "empty": np.zeros((0, 3)), "scalar": np.float64(1.0), "int": 3,
+           "list": [1.0, 2.0]}
+    yield {"c0/oracle/error#": 'ValueError: "quoted" \\ back\nslash \u00e9\u4e2d\ud800 \x00',
+           "c0/oracle/out#": 'dict:["a", "b"]', "k\u00e9y": a}
+    yield {}
+    yield {"only#": "markers"}
+    yield {1: a, "a#": "ndarray"}  # a key that is not a str
+    yield {_Text("k"): a, "m#": _Text("marker")}  # str subclasses
+    yield {"good": a, "bad": np.zeros(2, dtype=complex), "later": np.zeros(2, dtype=">f8")}
+    yield {"big-endian": a.astype(">f8")}
+    yield {"objects": np.array([None, 1])}
+
+
+def test_dumps_writes_the_bytes_of_the_plain_json_header():
+    """Does structure.dumps (its header put together by hand, arrays joined without a copy)
+    write exactly the bytes of the plain json.dumps version, or raise the same error, for
+    views, unpickled arrays, every stored dtype, odd text and keys that are not str?"""
+    for flat in _flats_to_store():
+        try:
+            want = structure._dumps_plain(flat)
+        except TypeError as error:
+            with pytest.raises(TypeError) as raised:
+                structure.dumps(flat)
+            assert str(raised.value) == str(error)
+            continue
+        assert structure.dumps(flat) == want
+        if all(type(k) is str for k in flat):
+            back = structure.loads(want)
+            assert back.keys() == flat.keys()
+
+
 def test_an_oracle_reply_reads_back_as_sent():
     """Does a child read an oracle reply back as the trusted side made it, and a refusal,
     garbage or a wrong shape of reply as a refusal?"""

@@ -142,8 +142,64 @@ MAX_NDIM = 8                   # dimensions of one array
 MAX_DIM = 2**31                # length of one dimension
 
 
+_encode_strings = json.JSONEncoder(check_circular=False).encode  # a dict of str: str, in C
+_json_str = json.encoder.encode_basestring_ascii  # the JSON text of one str, as json.dumps writes it
+# The dtypes dumps() stores, by the identity of numpy's own dtype objects (every float64 array
+# has the one float64 dtype object, which _DTYPE_OF keeps alive, so that no other object can
+# take its id): their names as JSON text, without building dtype.str for every array.
+_DTYPE_JSON = {id(dtype): json.dumps(name) for name, dtype in _DTYPE_OF.items()}
+_DTYPE_NAME_JSON = {name: json.dumps(name) for name in _DTYPES}  # of any other dtype object
+_SHAPE_JSON = {}  # shape -> its JSON text (results have a few dozen shapes)
+
+
 def dumps(flat):
-    """bytes of a flat dict of str markers and numeric arrays (see loads)."""
+    """bytes of a flat dict of str markers and numeric arrays (see loads).
+
+    The header is the text json.dumps writes for {"strings": {key: marker}, "arrays": [[key,
+    dtype, shape, offset, nbytes]]}, put together here: the list of arrays, one small list
+    per array, is what json's encoder is slowest at.  Anything but the plain case (a key or
+    a marker that is not exactly a str) is left to json itself (_dumps_plain), and
+    tests/test_fast_paths.py checks that both write the same bytes."""
+    strings, arrays, blobs, offset = {}, [], [], 0
+    dtypes, shapes = _DTYPE_JSON, _SHAPE_JSON
+    for key, value in flat.items():
+        if type(key) is not str:
+            return _dumps_plain(flat)
+        kind = type(value)
+        if kind is str:
+            strings[key] = value
+            continue
+        if kind is not np.ndarray:
+            if isinstance(value, str):
+                return _dumps_plain(flat)
+            value = np.asarray(value)
+        dtype = dtypes.get(id(value.dtype))
+        if dtype is None:  # another dtype object (an unpickled array's): by its name
+            dtype = _DTYPE_NAME_JSON.get(value.dtype.str)
+            if dtype is None:
+                raise TypeError(f"{key}: cannot store an array of dtype {value.dtype}")
+        shape = value.shape
+        shape_json = shapes.get(shape)
+        if shape_json is None:
+            if len(shapes) > 1024:
+                shapes.clear()
+            shape_json = shapes[shape] = str(list(shape))  # a list of ints: as JSON writes it
+        nbytes = value.nbytes
+        arrays.append(f"[{_json_str(key)}, {dtype}, {shape_json}, {offset}, {nbytes}]")
+        blobs.append(value)
+        offset += nbytes
+    header = ('{"strings": ' + _encode_strings(strings) + ', "arrays": [' + ", ".join(arrays)
+              + "]}").encode()
+    try:
+        # A C-contiguous array is its own bytes in C order: joined without a copy each
+        body = b"".join(blobs)
+    except TypeError:  # one is not C-contiguous (a view sent to the oracle): tobytes() is
+        body = b"".join([value.tobytes() for value in blobs])
+    return MAGIC + struct.pack("<Q", len(header)) + header + body
+
+
+def _dumps_plain(flat):
+    """dumps(), written with json.dumps for the whole header."""
     strings, arrays, blobs, offset = {}, [], [], 0
     for key, value in flat.items():
         if isinstance(value, str):
