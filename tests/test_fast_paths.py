@@ -7,6 +7,7 @@ pickle.  Each is checked here against the plain computation it replaces, on the 
 where a shortcut could go wrong (NaN, -0.0, other dtypes, one bit off), and the trusted side
 of the oracle is checked never to unpickle what a child sends.
 """
+import json
 import os
 import pickle
 
@@ -111,6 +112,93 @@ def test_flatten_without_copy_gives_the_same_markers_and_values():
         else:
             assert np.array_equal(shared[key], value)
     assert shared["out[0]"] is a and copied["out[0]"] is not a
+
+
+def _plain_flatten(obj, path, out, depth, budget, copy):
+    """What structure.flatten means, written out with no shortcut (one call a node)."""
+    kind = type(obj)
+    if depth > structure.MAX_DEPTH:
+        out[path + "#"] = "too deeply nested"
+    elif kind is np.ndarray:
+        if obj.dtype.kind in "biuf":
+            budget[0] -= obj.size
+            if budget[0] < 0:
+                raise structure.TooLarge(f"{path} makes the results larger than "
+                                         f"{structure.MAX_ELEMENTS} numbers")
+            out[path + "#"] = "ndarray"
+            out[path] = obj.copy(order="C") if copy else obj
+        else:
+            out[path + "#"] = f"ndarray of dtype {obj.dtype.name}"
+    elif kind in (tuple, list):
+        out[path + "#"] = f"{kind.__name__}:{len(obj)}"
+        for i, item in enumerate(obj):
+            _plain_flatten(item, f"{path}[{i}]", out, depth + 1, budget, copy)
+    elif kind is dict:
+        if not all(type(k) is str for k in obj):
+            out[path + "#"] = "dict with keys that are not strings"
+            return
+        keys = sorted(obj)
+        out[path + "#"] = "dict:" + json.dumps(keys)
+        for key in keys:
+            _plain_flatten(obj[key], f"{path}[{key!r}]", out, depth + 1, budget, copy)
+    elif kind in structure._SCALARS:
+        out[path + "#"] = "scalar"
+        out[path] = np.array(float(obj))
+    else:
+        out[path + "#"] = f"object of type {kind.__name__}"
+
+
+def _objects_to_flatten():
+    """Results of every shape flatten() meets, and of shapes it should never meet."""
+    a = np.arange(6.0).reshape(2, 3)
+    unpickled = pickle.loads(pickle.dumps(a))  # float64, but not numpy's own dtype object
+    yield a
+    yield (a, [a.T, 2.5, True, np.float32(1.5), np.int64(2), None, "text"], {"Wax": a[:, 1]})
+    yield {"b": unpickled, "a": [np.arange(3), np.array([True]), np.zeros(2, np.float16)],
+           "it's": a, 'say "hi"': a, "\u00e9\n": a, "": a}
+    yield [np.zeros(2, complex), np.array(["x"]), np.array([None]), a.astype(np.uint8)]
+    yield {1: a, "a": a}
+    yield [type("Sub", (np.ndarray,), {})((2,)), type("T", (tuple,), {})((a,)),
+           type("D", (dict,), {})(a=a), type("L", (list,), {})([a])]
+    yield [a] * 300  # more items than the precomputed index paths
+    yield (), [], {}
+    deep = a
+    for level in range(structure.MAX_DEPTH + 3):  # arrays at, and past, the depth limit
+        deep = (deep, a, {"k": deep, "z": a}) if level % 2 else [deep, a]
+    yield deep
+
+
+def test_flatten_gives_the_plain_markers_paths_and_values():
+    """Does structure.flatten (arrays in a tuple, list or dict flattened without a call of
+    their own, cached paths) give the very dict the plain one-call-a-node version gives,
+    keys in the same order, for odd keys, unknown types, subclasses and the depth limit?"""
+    for obj in _objects_to_flatten():
+        for copy in (True, False):
+            want = {}
+            _plain_flatten(obj, "in", want, 0, [structure.MAX_ELEMENTS], copy)
+            got = structure.flatten(obj, "in", copy=copy)
+            assert list(got) == list(want)
+            for key, value in want.items():
+                if isinstance(value, str):
+                    assert type(got[key]) is str and got[key] == value
+                else:
+                    assert type(got[key]) is np.ndarray and got[key].dtype == value.dtype
+                    assert got[key].shape == value.shape and got[key].tobytes() == value.tobytes()
+                    if want[key + "#"] == "ndarray":
+                        assert (got[key] is value) == (not copy)  # the object's own, or a copy
+
+
+def test_flatten_refuses_too_many_numbers_where_the_plain_one_does(monkeypatch):
+    """Is the same TooLarge raised, naming the same path, when the numbers run over the
+    limit in an array at the top, in a tuple, in a list or in a dict?"""
+    monkeypatch.setattr(structure, "MAX_ELEMENTS", 10)
+    a = np.zeros(4)
+    for obj in (np.zeros(11), (a, a, a), [a, [a, a]], {"x": a, "y": {"z": a, "w": a}}):
+        with pytest.raises(structure.TooLarge) as plain:
+            _plain_flatten(obj, "out", {}, 0, [10], True)
+        with pytest.raises(structure.TooLarge) as fast:
+            structure.flatten(obj)
+        assert str(fast.value) == str(plain.value)
 
 
 def test_dict_markers_are_the_sorted_keys():

@@ -44,13 +44,19 @@ def _flatten(obj, path, out, depth, budget, copy=True):
     kind = type(obj)  # type() cannot be faked by the object, unlike __class__
     if depth > MAX_DEPTH:
         out[path + "#"] = "too deeply nested"
+    elif kind is tuple or kind is list:  # (the same branch as `kind in (tuple, list)` below)
+        out[path + "#"] = f"{kind.__name__}:{len(obj)}"
+        items = tuple.__iter__(obj) if kind is tuple else list.__iter__(obj)
+        index = _INDEX
+        _children([path + index[i] if i < _INDEXED else f"{path}[{i}]" for i in range(len(obj))],
+                  items, out, depth + 1, budget, copy)
     elif kind is np.ndarray:
         if obj.dtype.kind in "biuf":
             budget[0] -= obj.size
             if budget[0] < 0:
                 raise TooLarge(f"{path} makes the results larger than {MAX_ELEMENTS} numbers")
             out[path + "#"] = "ndarray"
-            out[path] = obj.copy(order="C") if copy else obj
+            out[path] = obj.copy() if copy else obj  # copy() is in C order
         else:
             out[path + "#"] = f"ndarray of dtype {obj.dtype.name}"
     elif kind in (tuple, list):
@@ -59,18 +65,50 @@ def _flatten(obj, path, out, depth, budget, copy=True):
             _flatten(item, f"{path}[{i}]", out, depth + 1, budget, copy)
     elif kind is dict:
         keys = list(dict.keys(obj))
-        if not all(type(k) is str for k in keys):
-            out[path + "#"] = "dict with keys that are not strings"
-            return
+        for key in keys:
+            if type(key) is not str:
+                out[path + "#"] = "dict with keys that are not strings"
+                return
         keys.sort()
         out[path + "#"] = _dict_marker(keys)
+        suffixes = _KEY_PATHS
+        if len(suffixes) > 4096:
+            suffixes.clear()
+        paths = []
         for key in keys:
-            _flatten(dict.__getitem__(obj, key), f"{path}[{key!r}]", out, depth + 1, budget, copy)
+            suffix = suffixes.get(key)
+            if suffix is None:
+                suffix = suffixes[key] = f"[{key!r}]"
+            paths.append(path + suffix)
+        _children(paths, map(dict.__getitem__, (obj,) * len(keys), keys), out, depth + 1, budget,
+                  copy)
     elif kind in _SCALARS:
         out[path + "#"] = "scalar"
         out[path] = np.array(float(obj))
     else:
         out[path + "#"] = f"object of type {kind.__name__}"
+
+
+_FLOAT64 = np.dtype(np.float64)  # the dtype object of (almost) every array: of kind "f"
+_INDEXED = 256
+_INDEX = tuple(f"[{i}]" for i in range(_INDEXED))  # the path of item i of a tuple or list
+_KEY_PATHS = {}  # str key -> its path "['key']" in a dict (the same few keys every call)
+
+
+def _children(paths, items, out, depth, budget, copy):
+    """_flatten(item, path, out, depth, ...) of each item of a container, in turn, with the
+    commonest item, a numeric array, flattened here rather than by a call of its own."""
+    ndarray, float64 = np.ndarray, _FLOAT64
+    arrays = depth <= MAX_DEPTH  # else each item is "too deeply nested"
+    for path, item in zip(paths, items):
+        if type(item) is ndarray and arrays and (item.dtype is float64 or item.dtype.kind in "biuf"):
+            budget[0] -= item.size
+            if budget[0] < 0:
+                raise TooLarge(f"{path} makes the results larger than {MAX_ELEMENTS} numbers")
+            out[path + "#"] = "ndarray"
+            out[path] = item.copy() if copy else item
+        else:
+            _flatten(item, path, out, depth, budget, copy)
 
 
 _DICT_MARKERS = {}  # tuple of sorted keys -> "dict:" marker (the same few dicts every call)
@@ -282,9 +320,9 @@ def copy(obj):
     if kind is np.ndarray:
         return obj.copy()
     if kind is tuple:
-        return tuple(copy(x) for x in obj)
+        return tuple([x.copy() if type(x) is np.ndarray else copy(x) for x in obj])
     if kind is list:
-        return [copy(x) for x in obj]
+        return [x.copy() if type(x) is np.ndarray else copy(x) for x in obj]
     if kind is dict:
-        return {k: copy(v) for k, v in obj.items()}
+        return {k: v.copy() if type(v) is np.ndarray else copy(v) for k, v in obj.items()}
     return obj
