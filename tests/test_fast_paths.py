@@ -250,6 +250,112 @@ def test_dumps_writes_the_bytes_of_the_plain_json_header():
             assert back.keys() == flat.keys()
 
 
+_DEFINING_CELLS = {
+    "plain": '# GRADED FUNCTION: f\n\ndef f(x):\n    """doc"""\n    return x\n',
+    "docstring_and_constants": '"""cell doc"""\nLIMIT = 3\nNAMES = ("a", "b")\ndef g(x):\n    return x\n',
+    "two_functions": "def h(x):\n    return x\n\ndef k(x):\n    import builtins\n    builtins.len = None\n",
+}
+_OTHER_CELLS = {
+    "default": "def f(x=[]):\n    return x\n",
+    "annotation": "def f(x: int):\n    return x\n",
+    "decorator": "def d(f):\n    return f\n@d\ndef f(x):\n    return x\n",
+    "closure": "y = 1\ndef f(x):\n    return x\nprint('hello')\n",
+    "import": "import numpy as np\ndef f(x):\n    return x\n",
+    "class": "class A:\n    pass\n",
+    "call": "x = len('abc')\n",
+    "patch": "import builtins\nbuiltins.sorted = None\n",
+    "name": "x = np\n",
+}
+
+
+def test_only_defining_cells_are_known_as_such():
+    """Does the engine take for a cell that only defines functions exactly the cells made of
+    plain defs, docstrings and constants, naming what they bind, and no cell with a default,
+    an annotation, a decorator, a call, an import, a class or a name read?"""
+    for name, source in _DEFINING_CELLS.items():
+        assert engine._only_defines(compile(source, "<cell x>", "exec")) is not None, name
+    names = engine._only_defines(compile(_DEFINING_CELLS["docstring_and_constants"], "<c>", "exec"))
+    assert names == ("__doc__", "LIMIT", "NAMES", "g")
+    for name, source in _OTHER_CELLS.items():
+        assert engine._only_defines(compile(source, "<cell x>", "exec")) is None, name
+
+
+def _guarded_intact():
+    return all(live.get(key, live) is value for live, saved in engine._GUARDED
+               for key, value in saved.items())
+
+
+def _namespaces(sources, monkeypatch):
+    """build_namespace's (names bound, errors) with the cells compiled beforehand, as the fork
+    server does, and the same without the defining cells' shortcut."""
+    setup = "import numpy as np\n"
+    out = []
+    for quietly in (True, False):
+        engine._COMPILED.clear()
+        engine.precompile(setup, sources)
+        with monkeypatch.context() as m:
+            if not quietly:
+                m.setattr(engine, "_defined_quietly", lambda *a: False)
+            ns, errors = engine.build_namespace(setup, sources)
+        assert _guarded_intact()
+        out.append((sorted(k for k in ns if type(k) is str and k != "__builtins__"), errors))
+    return out
+
+
+def test_defining_cells_run_quietly_as_they_run_in_full(monkeypatch):
+    """Does a namespace built with the defining cells run without _quiet, clock and _restore
+    bind the same names and report the same errors as one built with every cell run in
+    full, for a mix of defining cells and others?"""
+    sources = dict(_DEFINING_CELLS)
+    sources.update({f"other_{k}": v for k, v in _OTHER_CELLS.items()})
+    sources["fails"] = "raise ValueError('no')\n"
+    quick, full = _namespaces(sources, monkeypatch)
+    assert quick == full
+    calls = []
+    monkeypatch.setattr(engine, "_restore", lambda real=engine._restore: calls.append(1) or real())
+    engine.build_namespace("import numpy as np\n", _DEFINING_CELLS)
+    assert calls == []  # the shortcut was taken
+
+
+_DROPS_A_PATCHER = """
+import builtins
+class Patcher:
+    def __del__(self):
+        builtins.sorted = lambda *a, **k: ["PATCHED"]
+f = Patcher()
+"""
+_PATCHING_KEY = """
+import builtins
+class Key:
+    def __hash__(self):
+        return hash("f")
+    def __eq__(self, other):
+        builtins.sorted = lambda *a, **k: ["PATCHED"]
+        return False
+globals()[Key()] = 1
+"""
+
+
+def test_a_defining_cell_that_could_run_student_code_runs_in_full(monkeypatch):
+    """Is a defining cell run in full, its _restore after it, when binding its name would
+    drop an object whose __del__ patches builtins, or when the namespace holds a key whose
+    __eq__ does?"""
+    real_sorted = sorted
+    for first in (_DROPS_A_PATCHER, _PATCHING_KEY):
+        sources = {"first": first, "plain": _DEFINING_CELLS["plain"]}
+        calls = []
+        with monkeypatch.context() as m:
+            m.setattr(engine, "_restore", lambda real=engine._restore: calls.append(1) or real())
+            engine._COMPILED.clear()
+            engine.precompile("import numpy as np\n", sources)
+            ns, errors = engine.build_namespace("import numpy as np\n", sources)
+        import builtins
+        assert builtins.sorted is real_sorted and _guarded_intact()
+        assert len(calls) == 2  # after each cell
+        # (read without a lookup: ns["f"] would meet the key's __eq__)
+        assert errors == {} and [callable(v) for k, v in ns.items() if type(k) is str and k == "f"] == [True]
+
+
 def test_an_oracle_reply_reads_back_as_sent():
     """Does a child read an oracle reply back as the trusted side made it, and a refusal,
     garbage or a wrong shape of reply as a refusal?"""

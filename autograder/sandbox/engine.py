@@ -14,8 +14,10 @@ Each function is run twice per case when it calls another graded function:
 """
 import builtins
 import contextlib
+import dis
 import hashlib
 import io
+import itertools
 import json
 import operator
 import os
@@ -41,8 +43,8 @@ SEEDS = (0, 12345)
 _GUARDED = [(vars(builtins), dict(vars(builtins))), (vars(np), dict(vars(np))),
             (vars(np.random), dict(vars(np.random))), (sys.modules, dict(sys.modules))]
 _OWNER = [None]  # pid of the process that called observe()
-# The builtins _restore uses, bound before student code can replace them.
-_is, _map, _all, _len = operator.is_, map, all, len
+# The builtins _restore and _defined_quietly use, bound before student code can replace them.
+_is, _map, _all, _len, _type, _repeat = operator.is_, map, all, len, type, itertools.repeat
 
 
 def _restore():
@@ -354,8 +356,58 @@ def _compile(source, filename):
     if code is None:
         if len(_COMPILED) > 256:
             _COMPILED.clear()
+            _DEFINES.clear()
         code = _COMPILED[key] = compile(source, filename, "exec")
+        _DEFINES[key] = _only_defines(code)
     return code
+
+
+# What the top level of a cell may do for it to run without _quiet, the cell clock and
+# _restore around it (see build_namespace): load constants (the functions' code objects,
+# docstrings, numbers), make functions with no defaults, annotations or closure (no
+# decorator either: that is a call) and bind names.  None of these runs any code of the
+# student's; the functions they make run only when called.
+_DEFINING = frozenset({"RESUME", "NOP", "LOAD_CONST", "MAKE_FUNCTION", "STORE_NAME", "POP_TOP",
+                       "RETURN_VALUE", "RETURN_CONST"})
+_DEFINES = {}  # (source, filename) -> the names its top level binds, if it only defines; else None
+
+
+def _only_defines(code):
+    """The names the top level of `code` binds, when it does nothing else (see _DEFINING);
+    else None."""
+    names = []
+    for instruction in dis.get_instructions(code):
+        if instruction.opname not in _DEFINING or \
+                (instruction.opname == "MAKE_FUNCTION" and instruction.arg):
+            return None
+        if instruction.opname == "STORE_NAME":
+            names.append(instruction.argval)
+    return tuple(names)
+
+
+def _defined_quietly(ns, source, filename):
+    """Run a cell that only defines functions into ns, if it is compiled already and nothing
+    of the student's can run while it does, and say whether it was run.
+
+    Such a cell needs no _quiet, no cell clock and no _restore: it can print nothing, warn
+    about nothing (it is not compiled now) and rebind nothing guarded, and takes a few
+    microseconds.  What else runs while the interpreter binds its names is a lookup in ns
+    (keys that are all exact str are compared by the interpreter alone, never by their own
+    __eq__) and nothing at all when no name it binds was bound before (a rebinding drops the
+    old value, whose __del__ would run).  The code that runs outside the calls of student
+    code anyway (a __del__ left to the garbage collector, a thread or a signal handler that
+    student code started) is no more able to run here than in the engine's own code."""
+    key = (source, filename)
+    code = _COMPILED.get(key)
+    names = _DEFINES.get(key) if code is not None else None
+    if names is None or not _all(_map(_is, _map(_type, ns), _repeat(str))):
+        return False
+    for name in names:
+        if name in ns:
+            return False
+    _SOURCE_OF[filename] = source
+    exec(code, ns)
+    return True
 
 
 #: Set by a runner that times functions (autograder/sandbox/forkserver.py): cell(name, function) is
@@ -376,6 +428,8 @@ def build_namespace(setup, sources, function=None):
     returns (namespace, {cell name: error text}) -- a cell that fails to run
     only costs its own function.  With CELL_CLOCK set, a cell whose top-level code
     ran out of time once is not run again in this process (it keeps its error).
+    A cell that only defines functions (as most do) is run without _quiet, the cell
+    clock and _restore, which it cannot need (_defined_quietly).
     """
     ns = {"__name__": "__submission__"}
     exec(_compile(setup, "<setup>"), ns)
@@ -387,6 +441,8 @@ def build_namespace(setup, sources, function=None):
             errors[name] = slow
             continue
         try:
+            if _defined_quietly(ns, source, f"<cell {name}>"):
+                continue
             with _quiet():
                 try:
                     with (clock(name, function) if clock is not None else contextlib.nullcontext()):
