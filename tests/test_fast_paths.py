@@ -99,6 +99,84 @@ def test_same_is_array_equal_with_nan():
     assert not engine._same({"k": "a"}, {"k": "b"})
 
 
+def _plain_same(a, b):
+    """What engine._same means, written out with no shortcut."""
+    if a.keys() != b.keys():
+        return False
+    for k, x in a.items():
+        y = b[k]
+        if isinstance(x, str) or isinstance(y, str):
+            if x != y:
+                return False
+        elif x.shape != y.shape or not np.array_equal(x, y, equal_nan=True):
+            return False
+    return True
+
+
+def test_same_agrees_with_the_plain_definition():
+    """Does engine._same (keys compared as lists, bits first) say what the plain definition
+    says, for keys in another order, other keys, markers, arrays of another dtype, NaN,
+    -0.0 and arrays that are not exactly ndarray?"""
+    x = np.array([0.0, 1.0, np.nan])
+    sub = type("Sub", (np.ndarray,), {})
+    a = {"k#": "ndarray", "k": x, "m#": "scalar", "m": np.array(1.0)}
+    variants = [dict(a), dict(reversed(list(a.items()))), {**a, "k": -x}, {**a, "k": x.copy()},
+                {**a, "k": np.array([-0.0, 1.0, np.nan])}, {**a, "k": x.astype(np.float32)},
+                {**a, "k": x.view(sub)}, {**a, "m#": "ndarray"}, {**a, "extra#": "scalar"},
+                {k: v for k, v in a.items() if k != "m"}, {**a, "k": x[:2]}]
+    for b in variants:
+        assert engine._same(a, b) == _plain_same(a, b)
+        assert engine._same(b, a) == _plain_same(b, a)
+
+
+def _mutations():
+    """Functions that change (or do not change) their inputs (x, parameters) in every way."""
+    def keep(x, p): return x
+    def scale(x, p): x *= 2
+    def same_values(x, p): x[...] = x.copy()
+    def nan(x, p): x[0, 0] = np.nan
+    def negative_zero(x, p): p["b"][...] = -0.0
+    def add_key(x, p): p["new"] = np.zeros(2)
+    def drop_key(x, p): del p["W"]
+    def swap_key(x, p): p["W"] = np.ones((2, 3))
+    def retype(x, p): p["W"] = p["W"].astype(np.float32)
+    def list_in(x, p): p["W"] = [p["W"]]
+    def tuple_in(x, p): p["b"] = (p["b"],)
+    def none_in(x, p): p["b"] = None
+    def scalar_in(x, p): p["b"] = 1.5
+    def subclass_in(x, p): p["W"] = p["W"].view(type("Sub", (np.ndarray,), {}))
+    def non_str_key(x, p): p[1] = 2
+    def huge(x, p): p["W"] = np.zeros(structure.MAX_ELEMENTS + 1)
+    def deep(x, p):
+        for _ in range(structure.MAX_DEPTH):
+            p["W"] = [p["W"]]
+    def strings(x, p): p["W"] = np.array(["a"])
+    return [keep, scale, same_values, nan, negative_zero, add_key, drop_key, swap_key, retype,
+            list_in, tuple_in, none_in, scalar_in, subclass_in, non_str_key, huge, deep, strings]
+
+
+def test_the_mutation_check_walks_to_the_answer_of_the_full_comparison(monkeypatch):
+    """Does engine._call, which walks the inputs' copy (structure.unchanged) before it
+    flattens and compares it, report what the full comparison reports, for every way of
+    changing the inputs and for a function that changes nothing, inputs holding a scalar,
+    None and NaN included?"""
+    args = (np.arange(6.0).reshape(2, 3),
+            {"W": np.linspace(0, 1, 6).reshape(2, 3), "b": np.zeros(2), "n": None, "s": 0.5,
+             "t": (np.array([np.nan, 1.0]), [np.arange(3)])})
+    seen = set()
+    for fn in _mutations():
+        walked = engine._call(fn, structure.copy(args), 0, mutated_check=engine._inputs(args))
+        with monkeypatch.context() as m:
+            m.setattr(structure, "unchanged", lambda obj, expected: False)
+            full = engine._call(fn, structure.copy(args), 0, mutated_check=engine._inputs(args))
+        assert walked[1] == full[1], fn.__name__
+        assert (walked[0] or {}).keys() == (full[0] or {}).keys(), fn.__name__
+        seen.add("mutated#" in (walked[0] or {}))
+    assert seen == {True, False}
+    expected = engine._inputs(args)[1]
+    assert structure.unchanged(structure.copy(args), expected)  # the walk answers the plain case
+
+
 def test_flatten_without_copy_gives_the_same_markers_and_values():
     """Does flatten(copy=False) give the markers and values of flatten(), holding the
     object's own arrays rather than copies?"""

@@ -326,8 +326,12 @@ def _oracle_table(calls):
 
 
 def _inputs(args):
-    """The flattened inputs of a case, to find out whether the function changed its copy."""
-    return _cached(args, lambda: structure.flatten(args, "in"))
+    """The flattened inputs of a case, and structure.values() of them, to find out whether
+    the function changed its copy."""
+    def make():
+        flat = structure.flatten(args, "in")
+        return flat, structure.values(flat)
+    return _cached(args, make)
 
 
 _COMPILED = {}
@@ -593,14 +597,15 @@ def _observe_mode(obs, at, function, dependency, setup, sources, cases, mode, or
         if i == 0 and mode == "oracle" and not error:
             if dependency:
                 ns[dependency] = oracle(function, dependency, param_names, calls, i)
-            again, error2 = _call(fn, structure.copy(args), SEEDS[1])
-            if error2 or not _same(flat, again):
+            again, error2 = _call(fn, structure.copy(args), SEEDS[1], copy=False)
+            if error2 or not _same(flat, again):  # (again compared at once: not copied)
                 obs["random#"] = "results change with the global random state"
 
 
-def _call(fn, args, seed, mutated_check=None):
+def _call(fn, args, seed, mutated_check=None, copy=True):
     """Call fn(*args) with the global seed set; return (flat results, None), or
-    ({"where#": location} or {}, error text) when it raised."""
+    ({"where#": location} or {}, error text) when it raised.  copy -- as structure.flatten's:
+    False for results compared at once, before any other student code runs."""
     np.random.seed(seed)
     try:
         with _quiet():
@@ -608,11 +613,16 @@ def _call(fn, args, seed, mutated_check=None):
                 result = fn(*args)
             finally:
                 _restore()
-        flat = structure.flatten(result)
+        flat = structure.flatten(result, copy=copy)
         if mutated_check is not None:
-            after = structure.flatten(args, "in", copy=False)  # compared at once
-            if not _same(mutated_check, after):
-                flat["mutated#"] = "the function changed its input arrays"
+            inputs, expected = mutated_check
+            # The copy is walked and compared as it goes: when it holds the very bits it
+            # was given (almost always), its flattening is `inputs`.  Else that flattening is
+            # made and compared, as when the copy was changed, or holds something unusual.
+            if not structure.unchanged(args, expected):
+                after = structure.flatten(args, "in", copy=False)  # compared at once
+                if not _same(inputs, after):
+                    flat["mutated#"] = "the function changed its input arrays"
         return flat, None
     except RecursionError:
         return None, "RecursionError: maximum recursion depth exceeded"
@@ -624,11 +634,24 @@ def _call(fn, args, seed, mutated_check=None):
 
 def _same(a, b):
     """Do two flattened results hold the same markers and arrays (NaN equal to NaN)?"""
-    if a.keys() != b.keys():
+    if list(a) == list(b):
+        # the same keys in the same order (two flattenings of one structure): compared by
+        # their text, then the values in turn, without a lookup each
+        pairs = zip(a.values(), b.values())
+    elif a.keys() != b.keys():
         return False
-    for k, x in a.items():
-        y = b[k]
-        if isinstance(x, str) or isinstance(y, str):
+    else:
+        pairs = ((x, b[k]) for k, x in a.items())
+    ndarray = np.ndarray
+    for x, y in pairs:
+        if type(x) is ndarray and type(y) is ndarray:  # (what flatten makes of an array)
+            if x.shape != y.shape:
+                return False
+            if (x.dtype is y.dtype or x.dtype == y.dtype) and x.tobytes() == y.tobytes():
+                continue  # the same bits (_same_bits, written out): equal, and cheap to see
+            if not np.array_equal(x, y, equal_nan=True):
+                return False
+        elif isinstance(x, str) or isinstance(y, str):
             if x != y:
                 return False
         elif x.shape != y.shape:

@@ -111,6 +111,82 @@ def _children(paths, items, out, depth, budget, copy):
             _flatten(item, path, out, depth, budget, copy)
 
 
+def values(flat):
+    """The values of a flattened object, in order, each array as (dtype, shape, bytes): what
+    unchanged() compares an object with."""
+    return [v if type(v) is str else (v.dtype, v.shape, v.tobytes()) for v in flat.values()]
+
+
+class _Differs(Exception):
+    pass
+
+
+_NONE = type(None)
+
+
+def unchanged(obj, expected):
+    """Is flatten(obj) sure to hold the markers of `expected` (values(an earlier flatten()))
+    and arrays of the same dtype, shape and bytes, in the same order?
+
+    For the check that a function left its inputs alone: obj is walked as flatten() walks it,
+    with no path or dict made, and compared as it goes.  Only the plain case is answered
+    True: exact tuples, lists, dicts with str keys, numeric arrays, scalars and None, within
+    MAX_DEPTH, the very bits of `expected`.  Then the flattening of obj is `expected` itself
+    (the markers in order fix every path) and no bigger (no TooLarge).  Anything else,
+    including an object of another type (whose metaclass is never asked anything here), is
+    answered False, "not sure": flatten obj and compare the flattenings."""
+    try:
+        return _walk(obj, expected, 0, 0) == len(expected)
+    except (_Differs, IndexError):
+        return False
+
+
+def _walk(obj, expected, at, depth):
+    """unchanged() from expected[at] on; the position after obj."""
+    kind = type(obj)
+    if depth > MAX_DEPTH:
+        raise _Differs
+    if kind is np.ndarray:
+        dtype = obj.dtype
+        if expected[at] != "ndarray" or (dtype is not _FLOAT64 and dtype.kind not in "biuf"):
+            raise _Differs
+        want_dtype, want_shape, want_bytes = expected[at + 1]
+        if obj.shape != want_shape or not (dtype is want_dtype or dtype == want_dtype) or \
+                obj.tobytes() != want_bytes:
+            raise _Differs
+        return at + 2
+    if kind is tuple or kind is list:
+        if expected[at] != f"{kind.__name__}:{len(obj)}":
+            raise _Differs
+        at += 1
+        for item in tuple.__iter__(obj) if kind is tuple else list.__iter__(obj):
+            at = _walk(item, expected, at, depth + 1)
+        return at
+    if kind is dict:
+        keys = list(dict.keys(obj))
+        for key in keys:
+            if type(key) is not str:
+                raise _Differs
+        keys.sort()
+        if expected[at] != _dict_marker(keys):
+            raise _Differs
+        at += 1
+        for key in keys:
+            at = _walk(dict.__getitem__(obj, key), expected, at, depth + 1)
+        return at
+    if kind is _NONE:
+        if expected[at] != "object of type NoneType":
+            raise _Differs
+        return at + 1
+    for scalar in _SCALARS:
+        if kind is scalar:
+            value = np.array(float(obj))
+            if expected[at] != "scalar" or expected[at + 1] != (value.dtype, value.shape, value.tobytes()):
+                raise _Differs
+            return at + 2
+    raise _Differs
+
+
 _DICT_MARKERS = {}  # tuple of sorted keys -> "dict:" marker (the same few dicts every call)
 
 
