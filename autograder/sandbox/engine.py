@@ -371,21 +371,25 @@ def _compile(source, filename):
 # docstrings, numbers), make functions with no defaults, annotations or closure (no
 # decorator either: that is a call) and bind names.  None of these runs any code of the
 # student's; the functions they make run only when called.
-_DEFINING = frozenset({"RESUME", "NOP", "LOAD_CONST", "MAKE_FUNCTION", "STORE_NAME", "POP_TOP",
-                       "RETURN_VALUE", "RETURN_CONST"})
+_DEFINING = frozenset(dis.opmap[name] for name in (
+    "RESUME", "NOP", "LOAD_CONST", "MAKE_FUNCTION", "STORE_NAME", "POP_TOP", "RETURN_VALUE",
+    "RETURN_CONST", "CACHE") if name in dis.opmap)  # (CACHE: the room an instruction keeps)
+_MAKE_FUNCTION, _STORE_NAME = dis.opmap["MAKE_FUNCTION"], dis.opmap["STORE_NAME"]
 _DEFINES = {}  # (source, filename) -> the names its top level binds, if it only defines; else None
 
 
 def _only_defines(code):
     """The names the top level of `code` binds, when it does nothing else (see _DEFINING);
-    else None."""
+    else None.  Read from the bytes of the code, two a instruction (opcode, argument): any
+    instruction that is not in _DEFINING, EXTENDED_ARG included, makes it None."""
     names = []
-    for instruction in dis.get_instructions(code):
-        if instruction.opname not in _DEFINING or \
-                (instruction.opname == "MAKE_FUNCTION" and instruction.arg):
+    raw = code.co_code
+    for at in range(0, len(raw) - 1, 2):
+        op, arg = raw[at], raw[at + 1]
+        if op not in _DEFINING or (op == _MAKE_FUNCTION and arg):
             return None
-        if instruction.opname == "STORE_NAME":
-            names.append(instruction.argval)
+        if op == _STORE_NAME:
+            names.append(code.co_names[arg])
     return tuple(names)
 
 
