@@ -476,6 +476,20 @@ def _oracle_reply(tables, position, number, args):
     return engine.serve_oracle_request(tables, request)
 
 
+def test_an_oracle_request_is_the_plain_json_query_and_arguments():
+    """Is a request's query the text json.dumps writes for it, with the ends made once, also
+    when a forged reply made the position a bool, a float, a string or None?"""
+    got = structure.flatten((np.arange(3.0)[::2], {"W": np.ones(2)}), "in", copy=False)
+    for function, case, position, number, names in [
+            ("rnn_forward", 0, 3, 4, ("xt", "a_prev", "parameters")), ("f", 2, 0, 1, ()),
+            ("f\u00e9\"", 10**20, -1, 0, ("x",)), ("f", 0, True, 1, ("x",)),
+            ("f", 0, 1.5, 1, ("x",)), ("f", 0, "p", 1, ["x"]), ("f", 0, None, 1, ("x",))]:
+        for _ in range(2):  # the ends made, then reused
+            query = json.dumps([function, case, position, number, list(names)]).encode()
+            plain = engine._QUERY_SIZE.pack(len(query)) + query + structure.dumps(got)
+            assert engine.oracle_request(function, case, position, number, names, got) == plain
+
+
 def test_the_oracle_answers_the_same_with_and_without_the_digest(monkeypatch):
     """Does the trusted side give the same reply to the very bits of a recorded call (known
     by their digest) as to arguments within the tolerance (read and matched), and refuse
