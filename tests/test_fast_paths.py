@@ -7,6 +7,7 @@ pickle.  Each is checked here against the plain computation it replaces, on the 
 where a shortcut could go wrong (NaN, -0.0, other dtypes, one bit off), and the trusted side
 of the oracle is checked never to unpickle what a child sends.
 """
+import json
 import os
 import pickle
 
@@ -98,6 +99,84 @@ def test_same_is_array_equal_with_nan():
     assert not engine._same({"k": "a"}, {"k": "b"})
 
 
+def _plain_same(a, b):
+    """What engine._same means, written out with no shortcut."""
+    if a.keys() != b.keys():
+        return False
+    for k, x in a.items():
+        y = b[k]
+        if isinstance(x, str) or isinstance(y, str):
+            if x != y:
+                return False
+        elif x.shape != y.shape or not np.array_equal(x, y, equal_nan=True):
+            return False
+    return True
+
+
+def test_same_agrees_with_the_plain_definition():
+    """Does engine._same (keys compared as lists, bits first) say what the plain definition
+    says, for keys in another order, other keys, markers, arrays of another dtype, NaN,
+    -0.0 and arrays that are not exactly ndarray?"""
+    x = np.array([0.0, 1.0, np.nan])
+    sub = type("Sub", (np.ndarray,), {})
+    a = {"k#": "ndarray", "k": x, "m#": "scalar", "m": np.array(1.0)}
+    variants = [dict(a), dict(reversed(list(a.items()))), {**a, "k": -x}, {**a, "k": x.copy()},
+                {**a, "k": np.array([-0.0, 1.0, np.nan])}, {**a, "k": x.astype(np.float32)},
+                {**a, "k": x.view(sub)}, {**a, "m#": "ndarray"}, {**a, "extra#": "scalar"},
+                {k: v for k, v in a.items() if k != "m"}, {**a, "k": x[:2]}]
+    for b in variants:
+        assert engine._same(a, b) == _plain_same(a, b)
+        assert engine._same(b, a) == _plain_same(b, a)
+
+
+def _mutations():
+    """Functions that change (or do not change) their inputs (x, parameters) in every way."""
+    def keep(x, p): return x
+    def scale(x, p): x *= 2
+    def same_values(x, p): x[...] = x.copy()
+    def nan(x, p): x[0, 0] = np.nan
+    def negative_zero(x, p): p["b"][...] = -0.0
+    def add_key(x, p): p["new"] = np.zeros(2)
+    def drop_key(x, p): del p["W"]
+    def swap_key(x, p): p["W"] = np.ones((2, 3))
+    def retype(x, p): p["W"] = p["W"].astype(np.float32)
+    def list_in(x, p): p["W"] = [p["W"]]
+    def tuple_in(x, p): p["b"] = (p["b"],)
+    def none_in(x, p): p["b"] = None
+    def scalar_in(x, p): p["b"] = 1.5
+    def subclass_in(x, p): p["W"] = p["W"].view(type("Sub", (np.ndarray,), {}))
+    def non_str_key(x, p): p[1] = 2
+    def huge(x, p): p["W"] = np.zeros(structure.MAX_ELEMENTS + 1)
+    def deep(x, p):
+        for _ in range(structure.MAX_DEPTH):
+            p["W"] = [p["W"]]
+    def strings(x, p): p["W"] = np.array(["a"])
+    return [keep, scale, same_values, nan, negative_zero, add_key, drop_key, swap_key, retype,
+            list_in, tuple_in, none_in, scalar_in, subclass_in, non_str_key, huge, deep, strings]
+
+
+def test_the_mutation_check_walks_to_the_answer_of_the_full_comparison(monkeypatch):
+    """Does engine._call, which walks the inputs' copy (structure.unchanged) before it
+    flattens and compares it, report what the full comparison reports, for every way of
+    changing the inputs and for a function that changes nothing, inputs holding a scalar,
+    None and NaN included?"""
+    args = (np.arange(6.0).reshape(2, 3),
+            {"W": np.linspace(0, 1, 6).reshape(2, 3), "b": np.zeros(2), "n": None, "s": 0.5,
+             "t": (np.array([np.nan, 1.0]), [np.arange(3)])})
+    seen = set()
+    for fn in _mutations():
+        walked = engine._call(fn, structure.copy(args), 0, mutated_check=engine._inputs(args))
+        with monkeypatch.context() as m:
+            m.setattr(structure, "unchanged", lambda obj, expected: False)
+            full = engine._call(fn, structure.copy(args), 0, mutated_check=engine._inputs(args))
+        assert walked[1] == full[1], fn.__name__
+        assert (walked[0] or {}).keys() == (full[0] or {}).keys(), fn.__name__
+        seen.add("mutated#" in (walked[0] or {}))
+    assert seen == {True, False}
+    expected = engine._inputs(args)[1]
+    assert structure.unchanged(structure.copy(args), expected)  # the walk answers the plain case
+
+
 def test_flatten_without_copy_gives_the_same_markers_and_values():
     """Does flatten(copy=False) give the markers and values of flatten(), holding the
     object's own arrays rather than copies?"""
@@ -113,10 +192,246 @@ def test_flatten_without_copy_gives_the_same_markers_and_values():
     assert shared["out[0]"] is a and copied["out[0]"] is not a
 
 
+def _plain_flatten(obj, path, out, depth, budget, copy):
+    """What structure.flatten means, written out with no shortcut (one call a node)."""
+    kind = type(obj)
+    if depth > structure.MAX_DEPTH:
+        out[path + "#"] = "too deeply nested"
+    elif kind is np.ndarray:
+        if obj.dtype.kind in "biuf":
+            budget[0] -= obj.size
+            if budget[0] < 0:
+                raise structure.TooLarge(f"{path} makes the results larger than "
+                                         f"{structure.MAX_ELEMENTS} numbers")
+            out[path + "#"] = "ndarray"
+            out[path] = obj.copy(order="C") if copy else obj
+        else:
+            out[path + "#"] = f"ndarray of dtype {obj.dtype.name}"
+    elif kind in (tuple, list):
+        out[path + "#"] = f"{kind.__name__}:{len(obj)}"
+        for i, item in enumerate(obj):
+            _plain_flatten(item, f"{path}[{i}]", out, depth + 1, budget, copy)
+    elif kind is dict:
+        if not all(type(k) is str for k in obj):
+            out[path + "#"] = "dict with keys that are not strings"
+            return
+        keys = sorted(obj)
+        out[path + "#"] = "dict:" + json.dumps(keys)
+        for key in keys:
+            _plain_flatten(obj[key], f"{path}[{key!r}]", out, depth + 1, budget, copy)
+    elif kind in structure._SCALARS:
+        out[path + "#"] = "scalar"
+        out[path] = np.array(float(obj))
+    else:
+        out[path + "#"] = f"object of type {kind.__name__}"
+
+
+def _objects_to_flatten():
+    """Results of every shape flatten() meets, and of shapes it should never meet."""
+    a = np.arange(6.0).reshape(2, 3)
+    unpickled = pickle.loads(pickle.dumps(a))  # float64, but not numpy's own dtype object
+    yield a
+    yield (a, [a.T, 2.5, True, np.float32(1.5), np.int64(2), None, "text"], {"Wax": a[:, 1]})
+    yield {"b": unpickled, "a": [np.arange(3), np.array([True]), np.zeros(2, np.float16)],
+           "it's": a, 'say "hi"': a, "\u00e9\n": a, "": a}
+    yield [np.zeros(2, complex), np.array(["x"]), np.array([None]), a.astype(np.uint8)]
+    yield {1: a, "a": a}
+    yield [type("Sub", (np.ndarray,), {})((2,)), type("T", (tuple,), {})((a,)),
+           type("D", (dict,), {})(a=a), type("L", (list,), {})([a])]
+    yield [a] * 300  # more items than the precomputed index paths
+    yield (), [], {}
+    deep = a
+    for level in range(structure.MAX_DEPTH + 3):  # arrays at, and past, the depth limit
+        deep = (deep, a, {"k": deep, "z": a}) if level % 2 else [deep, a]
+    yield deep
+
+
+def test_flatten_gives_the_plain_markers_paths_and_values():
+    """Does structure.flatten (arrays in a tuple, list or dict flattened without a call of
+    their own, cached paths) give the very dict the plain one-call-a-node version gives,
+    keys in the same order, for odd keys, unknown types, subclasses and the depth limit?"""
+    for obj in _objects_to_flatten():
+        for copy in (True, False):
+            want = {}
+            _plain_flatten(obj, "in", want, 0, [structure.MAX_ELEMENTS], copy)
+            got = structure.flatten(obj, "in", copy=copy)
+            assert list(got) == list(want)
+            for key, value in want.items():
+                if isinstance(value, str):
+                    assert type(got[key]) is str and got[key] == value
+                else:
+                    assert type(got[key]) is np.ndarray and got[key].dtype == value.dtype
+                    assert got[key].shape == value.shape and got[key].tobytes() == value.tobytes()
+                    if want[key + "#"] == "ndarray":
+                        assert (got[key] is value) == (not copy)  # the object's own, or a copy
+
+
+def test_flatten_refuses_too_many_numbers_where_the_plain_one_does(monkeypatch):
+    """Is the same TooLarge raised, naming the same path, when the numbers run over the
+    limit in an array at the top, in a tuple, in a list or in a dict?"""
+    monkeypatch.setattr(structure, "MAX_ELEMENTS", 10)
+    a = np.zeros(4)
+    for obj in (np.zeros(11), (a, a, a), [a, [a, a]], {"x": a, "y": {"z": a, "w": a}}):
+        with pytest.raises(structure.TooLarge) as plain:
+            _plain_flatten(obj, "out", {}, 0, [10], True)
+        with pytest.raises(structure.TooLarge) as fast:
+            structure.flatten(obj)
+        assert str(fast.value) == str(plain.value)
+
+
 def test_dict_markers_are_the_sorted_keys():
     """Is the cached marker of a dict the JSON list of its sorted keys, for each key set?"""
     assert structure.flatten({"b": 1.0, "a": 2.0})["out#"] == 'dict:["a", "b"]'
     assert structure.flatten({"c": 1.0})["out#"] == 'dict:["c"]'
+
+
+class _Text(str):
+    pass
+
+
+def _flats_to_store():
+    """Flat dicts of every kind dumps() meets, and of kinds it should never meet."""
+    a = np.arange(12.0).reshape(3, 4)
+    nested = (a, [a.T, 2.5, True, np.float32(1.5)], {"Wax": a[:, 1], "b\"a": np.int64(3)})
+    yield structure.flatten(nested)
+    yield structure.flatten(nested, "in", copy=False)  # views, not C-contiguous
+    yield {f"x{i}": np.ones((2, 3), dtype=name) for i, name in enumerate(sorted(structure._DTYPES))}
+    yield {"p": pickle.loads(pickle.dumps(a)), "q": np.asfortranarray(a), "r": a[::-1, ::2]}
+    yield {"zero-d": np.array(2.0), "empty": np.zeros((0, 3)), "scalar": np.float64(1.0), "int": 3,
+           "list": [1.0, 2.0]}
+    yield {"c0/oracle/error#": 'ValueError: "quoted" \\ back\nslash \u00e9\u4e2d\ud800 \x00',
+           "c0/oracle/out#": 'dict:["a", "b"]', "k\u00e9y": a}
+    yield {}
+    yield {"only#": "markers"}
+    yield {1: a, "a#": "ndarray"}  # a key that is not a str
+    yield {_Text("k"): a, "m#": _Text("marker")}  # str subclasses
+    yield {"good": a, "bad": np.zeros(2, dtype=complex), "later": np.zeros(2, dtype=">f8")}
+    yield {"big-endian": a.astype(">f8")}
+    yield {"objects": np.array([None, 1])}
+
+
+def test_dumps_writes_the_bytes_of_the_plain_json_header():
+    """Does structure.dumps (its header put together by hand, arrays joined without a copy)
+    write exactly the bytes of the plain json.dumps version, or raise the same error, for
+    views, unpickled arrays, every stored dtype, odd text and keys that are not str?"""
+    for flat in _flats_to_store():
+        try:
+            want = structure._dumps_plain(flat)
+        except TypeError as error:
+            with pytest.raises(TypeError) as raised:
+                structure.dumps(flat)
+            assert str(raised.value) == str(error)
+            continue
+        assert structure.dumps(flat) == want
+        if all(type(k) is str for k in flat):
+            back = structure.loads(want)
+            assert back.keys() == flat.keys()
+
+
+_DEFINING_CELLS = {
+    "plain": '# GRADED FUNCTION: f\n\ndef f(x):\n    """doc"""\n    return x\n',
+    "docstring_and_constants": '"""cell doc"""\nLIMIT = 3\nNAMES = ("a", "b")\ndef g(x):\n    return x\n',
+    "two_functions": "def h(x):\n    return x\n\ndef k(x):\n    import builtins\n    builtins.len = None\n",
+}
+_OTHER_CELLS = {
+    "default": "def f(x=[]):\n    return x\n",
+    "annotation": "def f(x: int):\n    return x\n",
+    "decorator": "def d(f):\n    return f\n@d\ndef f(x):\n    return x\n",
+    "closure": "y = 1\ndef f(x):\n    return x\nprint('hello')\n",
+    "import": "import numpy as np\ndef f(x):\n    return x\n",
+    "class": "class A:\n    pass\n",
+    "call": "x = len('abc')\n",
+    "patch": "import builtins\nbuiltins.sorted = None\n",
+    "name": "x = np\n",
+}
+
+
+def test_only_defining_cells_are_known_as_such():
+    """Does the engine take for a cell that only defines functions exactly the cells made of
+    plain defs, docstrings and constants, naming what they bind, and no cell with a default,
+    an annotation, a decorator, a call, an import, a class or a name read?"""
+    for name, source in _DEFINING_CELLS.items():
+        assert engine._only_defines(compile(source, "<cell x>", "exec")) is not None, name
+    names = engine._only_defines(compile(_DEFINING_CELLS["docstring_and_constants"], "<c>", "exec"))
+    assert names == ("__doc__", "LIMIT", "NAMES", "g")
+    for name, source in _OTHER_CELLS.items():
+        assert engine._only_defines(compile(source, "<cell x>", "exec")) is None, name
+
+
+def _guarded_intact():
+    return all(live.get(key, live) is value for live, saved in engine._GUARDED
+               for key, value in saved.items())
+
+
+def _namespaces(sources, monkeypatch):
+    """build_namespace's (names bound, errors) with the cells compiled beforehand, as the fork
+    server does, and the same without the defining cells' shortcut."""
+    setup = "import numpy as np\n"
+    out = []
+    for quietly in (True, False):
+        engine._COMPILED.clear()
+        engine.precompile(setup, sources)
+        with monkeypatch.context() as m:
+            if not quietly:
+                m.setattr(engine, "_defined_quietly", lambda *a: False)
+            ns, errors = engine.build_namespace(setup, sources)
+        assert _guarded_intact()
+        out.append((sorted(k for k in ns if type(k) is str and k != "__builtins__"), errors))
+    return out
+
+
+def test_defining_cells_run_quietly_as_they_run_in_full(monkeypatch):
+    """Does a namespace built with the defining cells run without _quiet, clock and _restore
+    bind the same names and report the same errors as one built with every cell run in
+    full, for a mix of defining cells and others?"""
+    sources = dict(_DEFINING_CELLS)
+    sources.update({f"other_{k}": v for k, v in _OTHER_CELLS.items()})
+    sources["fails"] = "raise ValueError('no')\n"
+    quick, full = _namespaces(sources, monkeypatch)
+    assert quick == full
+    calls = []
+    monkeypatch.setattr(engine, "_restore", lambda real=engine._restore: calls.append(1) or real())
+    engine.build_namespace("import numpy as np\n", _DEFINING_CELLS)
+    assert calls == []  # the shortcut was taken
+
+
+_DROPS_A_PATCHER = """
+import builtins
+class Patcher:
+    def __del__(self):
+        builtins.sorted = lambda *a, **k: ["PATCHED"]
+f = Patcher()
+"""
+_PATCHING_KEY = """
+import builtins
+class Key:
+    def __hash__(self):
+        return hash("f")
+    def __eq__(self, other):
+        builtins.sorted = lambda *a, **k: ["PATCHED"]
+        return False
+globals()[Key()] = 1
+"""
+
+
+def test_a_defining_cell_that_could_run_student_code_runs_in_full(monkeypatch):
+    """Is a defining cell run in full, its _restore after it, when binding its name would
+    drop an object whose __del__ patches builtins, or when the namespace holds a key whose
+    __eq__ does?"""
+    real_sorted = sorted
+    for first in (_DROPS_A_PATCHER, _PATCHING_KEY):
+        sources = {"first": first, "plain": _DEFINING_CELLS["plain"]}
+        calls = []
+        with monkeypatch.context() as m:
+            m.setattr(engine, "_restore", lambda real=engine._restore: calls.append(1) or real())
+            engine._COMPILED.clear()
+            engine.precompile("import numpy as np\n", sources)
+            ns, errors = engine.build_namespace("import numpy as np\n", sources)
+        import builtins
+        assert builtins.sorted is real_sorted and _guarded_intact()
+        assert len(calls) == 2  # after each cell
+        # (read without a lookup: ns["f"] would meet the key's __eq__)
+        assert errors == {} and [callable(v) for k, v in ns.items() if type(k) is str and k == "f"] == [True]
 
 
 def test_an_oracle_reply_reads_back_as_sent():
@@ -159,6 +474,20 @@ def _oracle_reply(tables, position, number, args):
     got = structure.flatten(tuple(args), "in", copy=False)
     request = engine.oracle_request("f", 0, position, number, ("x", "a"), got)
     return engine.serve_oracle_request(tables, request)
+
+
+def test_an_oracle_request_is_the_plain_json_query_and_arguments():
+    """Is a request's query the text json.dumps writes for it, with the ends made once, also
+    when a forged reply made the position a bool, a float, a string or None?"""
+    got = structure.flatten((np.arange(3.0)[::2], {"W": np.ones(2)}), "in", copy=False)
+    for function, case, position, number, names in [
+            ("rnn_forward", 0, 3, 4, ("xt", "a_prev", "parameters")), ("f", 2, 0, 1, ()),
+            ("f\u00e9\"", 10**20, -1, 0, ("x",)), ("f", 0, True, 1, ("x",)),
+            ("f", 0, 1.5, 1, ("x",)), ("f", 0, "p", 1, ["x"]), ("f", 0, None, 1, ("x",))]:
+        for _ in range(2):  # the ends made, then reused
+            query = json.dumps([function, case, position, number, list(names)]).encode()
+            plain = engine._QUERY_SIZE.pack(len(query)) + query + structure.dumps(got)
+            assert engine.oracle_request(function, case, position, number, names, got) == plain
 
 
 def test_the_oracle_answers_the_same_with_and_without_the_digest(monkeypatch):

@@ -14,8 +14,10 @@ Each function is run twice per case when it calls another graded function:
 """
 import builtins
 import contextlib
+import dis
 import hashlib
 import io
+import itertools
 import json
 import operator
 import os
@@ -41,8 +43,8 @@ SEEDS = (0, 12345)
 _GUARDED = [(vars(builtins), dict(vars(builtins))), (vars(np), dict(vars(np))),
             (vars(np.random), dict(vars(np.random))), (sys.modules, dict(sys.modules))]
 _OWNER = [None]  # pid of the process that called observe()
-# The builtins _restore uses, bound before student code can replace them.
-_is, _map, _all, _len = operator.is_, map, all, len
+# The builtins _restore and _defined_quietly use, bound before student code can replace them.
+_is, _map, _all, _len, _type, _repeat = operator.is_, map, all, len, type, itertools.repeat
 
 
 def _restore():
@@ -183,11 +185,27 @@ def remote_oracle(ask):
 _QUERY_SIZE = struct.Struct("<I")
 
 
+_QUERY_ENDS = {}  # (function, param_names) -> their JSON texts, the ends of every query
+
+
 def oracle_request(function, case, position, number, param_names, got):
     """The bytes of one remote_oracle request: the query (which call of which case this is,
     as JSON, after its length), then the arguments `got` (flattened under "in") as
     structure.dumps bytes."""
-    query = json.dumps([function, case, position, number, list(param_names)]).encode()
+    if type(case) is int and type(position) is int and type(number) is int and \
+            type(function) is str and type(param_names) is tuple:
+        # What json.dumps writes, with the ends made once: a case's stand-in sends the same
+        # function and names every call (the position comes back from the oracle, so only
+        # an int is written here; whatever else a forged reply makes it goes to json.dumps)
+        ends = _QUERY_ENDS.get((function, param_names))
+        if ends is None:
+            if len(_QUERY_ENDS) > 256:
+                _QUERY_ENDS.clear()
+            ends = _QUERY_ENDS[(function, param_names)] = \
+                (json.dumps([function])[:-1], json.dumps([list(param_names)])[1:])
+        query = f"{ends[0]}, {case}, {position}, {number}, {ends[1]}".encode()
+    else:
+        query = json.dumps([function, case, position, number, list(param_names)]).encode()
     return _QUERY_SIZE.pack(len(query)) + query + structure.dumps(got)
 
 
@@ -324,8 +342,12 @@ def _oracle_table(calls):
 
 
 def _inputs(args):
-    """The flattened inputs of a case, to find out whether the function changed its copy."""
-    return _cached(args, lambda: structure.flatten(args, "in"))
+    """The flattened inputs of a case, and structure.values() of them, to find out whether
+    the function changed its copy."""
+    def make():
+        flat = structure.flatten(args, "in")
+        return flat, structure.values(flat)
+    return _cached(args, make)
 
 
 _COMPILED = {}
@@ -354,8 +376,62 @@ def _compile(source, filename):
     if code is None:
         if len(_COMPILED) > 256:
             _COMPILED.clear()
+            _DEFINES.clear()
         code = _COMPILED[key] = compile(source, filename, "exec")
+        _DEFINES[key] = _only_defines(code)
     return code
+
+
+# What the top level of a cell may do for it to run without _quiet, the cell clock and
+# _restore around it (see build_namespace): load constants (the functions' code objects,
+# docstrings, numbers), make functions with no defaults, annotations or closure (no
+# decorator either: that is a call) and bind names.  None of these runs any code of the
+# student's; the functions they make run only when called.
+_DEFINING = frozenset(dis.opmap[name] for name in (
+    "RESUME", "NOP", "LOAD_CONST", "MAKE_FUNCTION", "STORE_NAME", "POP_TOP", "RETURN_VALUE",
+    "RETURN_CONST", "CACHE") if name in dis.opmap)  # (CACHE: the room an instruction keeps)
+_MAKE_FUNCTION, _STORE_NAME = dis.opmap["MAKE_FUNCTION"], dis.opmap["STORE_NAME"]
+_DEFINES = {}  # (source, filename) -> the names its top level binds, if it only defines; else None
+
+
+def _only_defines(code):
+    """The names the top level of `code` binds, when it does nothing else (see _DEFINING);
+    else None.  Read from the bytes of the code, two a instruction (opcode, argument): any
+    instruction that is not in _DEFINING, EXTENDED_ARG included, makes it None."""
+    names = []
+    raw = code.co_code
+    for at in range(0, len(raw) - 1, 2):
+        op, arg = raw[at], raw[at + 1]
+        if op not in _DEFINING or (op == _MAKE_FUNCTION and arg):
+            return None
+        if op == _STORE_NAME:
+            names.append(code.co_names[arg])
+    return tuple(names)
+
+
+def _defined_quietly(ns, source, filename):
+    """Run a cell that only defines functions into ns, if it is compiled already and nothing
+    of the student's can run while it does, and say whether it was run.
+
+    Such a cell needs no _quiet, no cell clock and no _restore: it can print nothing, warn
+    about nothing (it is not compiled now) and rebind nothing guarded, and takes a few
+    microseconds.  What else runs while the interpreter binds its names is a lookup in ns
+    (keys that are all exact str are compared by the interpreter alone, never by their own
+    __eq__) and nothing at all when no name it binds was bound before (a rebinding drops the
+    old value, whose __del__ would run).  The code that runs outside the calls of student
+    code anyway (a __del__ left to the garbage collector, a thread or a signal handler that
+    student code started) is no more able to run here than in the engine's own code."""
+    key = (source, filename)
+    code = _COMPILED.get(key)
+    names = _DEFINES.get(key) if code is not None else None
+    if names is None or not _all(_map(_is, _map(_type, ns), _repeat(str))):
+        return False
+    for name in names:
+        if name in ns:
+            return False
+    _SOURCE_OF[filename] = source
+    exec(code, ns)
+    return True
 
 
 #: Set by a runner that times functions (autograder/sandbox/forkserver.py): cell(name, function) is
@@ -376,6 +452,8 @@ def build_namespace(setup, sources, function=None):
     returns (namespace, {cell name: error text}) -- a cell that fails to run
     only costs its own function.  With CELL_CLOCK set, a cell whose top-level code
     ran out of time once is not run again in this process (it keeps its error).
+    A cell that only defines functions (as most do) is run without _quiet, the cell
+    clock and _restore, which it cannot need (_defined_quietly).
     """
     ns = {"__name__": "__submission__"}
     exec(_compile(setup, "<setup>"), ns)
@@ -387,6 +465,8 @@ def build_namespace(setup, sources, function=None):
             errors[name] = slow
             continue
         try:
+            if _defined_quietly(ns, source, f"<cell {name}>"):
+                continue
             with _quiet():
                 try:
                     with (clock(name, function) if clock is not None else contextlib.nullcontext()):
@@ -537,14 +617,15 @@ def _observe_mode(obs, at, function, dependency, setup, sources, cases, mode, or
         if i == 0 and mode == "oracle" and not error:
             if dependency:
                 ns[dependency] = oracle(function, dependency, param_names, calls, i)
-            again, error2 = _call(fn, structure.copy(args), SEEDS[1])
-            if error2 or not _same(flat, again):
+            again, error2 = _call(fn, structure.copy(args), SEEDS[1], copy=False)
+            if error2 or not _same(flat, again):  # (again compared at once: not copied)
                 obs["random#"] = "results change with the global random state"
 
 
-def _call(fn, args, seed, mutated_check=None):
+def _call(fn, args, seed, mutated_check=None, copy=True):
     """Call fn(*args) with the global seed set; return (flat results, None), or
-    ({"where#": location} or {}, error text) when it raised."""
+    ({"where#": location} or {}, error text) when it raised.  copy -- as structure.flatten's:
+    False for results compared at once, before any other student code runs."""
     np.random.seed(seed)
     try:
         with _quiet():
@@ -552,11 +633,16 @@ def _call(fn, args, seed, mutated_check=None):
                 result = fn(*args)
             finally:
                 _restore()
-        flat = structure.flatten(result)
+        flat = structure.flatten(result, copy=copy)
         if mutated_check is not None:
-            after = structure.flatten(args, "in", copy=False)  # compared at once
-            if not _same(mutated_check, after):
-                flat["mutated#"] = "the function changed its input arrays"
+            inputs, expected = mutated_check
+            # The copy is walked and compared as it goes: when it holds the very bits it
+            # was given (almost always), its flattening is `inputs`.  Else that flattening is
+            # made and compared, as when the copy was changed, or holds something unusual.
+            if not structure.unchanged(args, expected):
+                after = structure.flatten(args, "in", copy=False)  # compared at once
+                if not _same(inputs, after):
+                    flat["mutated#"] = "the function changed its input arrays"
         return flat, None
     except RecursionError:
         return None, "RecursionError: maximum recursion depth exceeded"
@@ -568,11 +654,24 @@ def _call(fn, args, seed, mutated_check=None):
 
 def _same(a, b):
     """Do two flattened results hold the same markers and arrays (NaN equal to NaN)?"""
-    if a.keys() != b.keys():
+    if list(a) == list(b):
+        # the same keys in the same order (two flattenings of one structure): compared by
+        # their text, then the values in turn, without a lookup each
+        pairs = zip(a.values(), b.values())
+    elif a.keys() != b.keys():
         return False
-    for k, x in a.items():
-        y = b[k]
-        if isinstance(x, str) or isinstance(y, str):
+    else:
+        pairs = ((x, b[k]) for k, x in a.items())
+    ndarray = np.ndarray
+    for x, y in pairs:
+        if type(x) is ndarray and type(y) is ndarray:  # (what flatten makes of an array)
+            if x.shape != y.shape:
+                return False
+            if (x.dtype is y.dtype or x.dtype == y.dtype) and x.tobytes() == y.tobytes():
+                continue  # the same bits (_same_bits, written out): equal, and cheap to see
+            if not np.array_equal(x, y, equal_nan=True):
+                return False
+        elif isinstance(x, str) or isinstance(y, str):
             if x != y:
                 return False
         elif x.shape != y.shape:

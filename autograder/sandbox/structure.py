@@ -44,13 +44,19 @@ def _flatten(obj, path, out, depth, budget, copy=True):
     kind = type(obj)  # type() cannot be faked by the object, unlike __class__
     if depth > MAX_DEPTH:
         out[path + "#"] = "too deeply nested"
+    elif kind is tuple or kind is list:  # (the same branch as `kind in (tuple, list)` below)
+        out[path + "#"] = f"{kind.__name__}:{len(obj)}"
+        items = tuple.__iter__(obj) if kind is tuple else list.__iter__(obj)
+        index = _INDEX
+        _children([path + index[i] if i < _INDEXED else f"{path}[{i}]" for i in range(len(obj))],
+                  items, out, depth + 1, budget, copy)
     elif kind is np.ndarray:
         if obj.dtype.kind in "biuf":
             budget[0] -= obj.size
             if budget[0] < 0:
                 raise TooLarge(f"{path} makes the results larger than {MAX_ELEMENTS} numbers")
             out[path + "#"] = "ndarray"
-            out[path] = obj.copy(order="C") if copy else obj
+            out[path] = obj.copy() if copy else obj  # copy() is in C order
         else:
             out[path + "#"] = f"ndarray of dtype {obj.dtype.name}"
     elif kind in (tuple, list):
@@ -59,18 +65,126 @@ def _flatten(obj, path, out, depth, budget, copy=True):
             _flatten(item, f"{path}[{i}]", out, depth + 1, budget, copy)
     elif kind is dict:
         keys = list(dict.keys(obj))
-        if not all(type(k) is str for k in keys):
-            out[path + "#"] = "dict with keys that are not strings"
-            return
+        for key in keys:
+            if type(key) is not str:
+                out[path + "#"] = "dict with keys that are not strings"
+                return
         keys.sort()
         out[path + "#"] = _dict_marker(keys)
+        suffixes = _KEY_PATHS
+        if len(suffixes) > 4096:
+            suffixes.clear()
+        paths = []
         for key in keys:
-            _flatten(dict.__getitem__(obj, key), f"{path}[{key!r}]", out, depth + 1, budget, copy)
+            suffix = suffixes.get(key)
+            if suffix is None:
+                suffix = suffixes[key] = f"[{key!r}]"
+            paths.append(path + suffix)
+        _children(paths, map(dict.__getitem__, (obj,) * len(keys), keys), out, depth + 1, budget,
+                  copy)
     elif kind in _SCALARS:
         out[path + "#"] = "scalar"
         out[path] = np.array(float(obj))
     else:
         out[path + "#"] = f"object of type {kind.__name__}"
+
+
+_FLOAT64 = np.dtype(np.float64)  # the dtype object of (almost) every array: of kind "f"
+_INDEXED = 256
+_INDEX = tuple(f"[{i}]" for i in range(_INDEXED))  # the path of item i of a tuple or list
+_KEY_PATHS = {}  # str key -> its path "['key']" in a dict (the same few keys every call)
+
+
+def _children(paths, items, out, depth, budget, copy):
+    """_flatten(item, path, out, depth, ...) of each item of a container, in turn, with the
+    commonest item, a numeric array, flattened here rather than by a call of its own."""
+    ndarray, float64 = np.ndarray, _FLOAT64
+    arrays = depth <= MAX_DEPTH  # else each item is "too deeply nested"
+    for path, item in zip(paths, items):
+        if type(item) is ndarray and arrays and (item.dtype is float64 or item.dtype.kind in "biuf"):
+            budget[0] -= item.size
+            if budget[0] < 0:
+                raise TooLarge(f"{path} makes the results larger than {MAX_ELEMENTS} numbers")
+            out[path + "#"] = "ndarray"
+            out[path] = item.copy() if copy else item
+        else:
+            _flatten(item, path, out, depth, budget, copy)
+
+
+def values(flat):
+    """The values of a flattened object, in order, each array as (dtype, shape, bytes): what
+    unchanged() compares an object with."""
+    return [v if type(v) is str else (v.dtype, v.shape, v.tobytes()) for v in flat.values()]
+
+
+class _Differs(Exception):
+    pass
+
+
+_NONE = type(None)
+
+
+def unchanged(obj, expected):
+    """Is flatten(obj) sure to hold the markers of `expected` (values(an earlier flatten()))
+    and arrays of the same dtype, shape and bytes, in the same order?
+
+    For the check that a function left its inputs alone: obj is walked as flatten() walks it,
+    with no path or dict made, and compared as it goes.  Only the plain case is answered
+    True: exact tuples, lists, dicts with str keys, numeric arrays, scalars and None, within
+    MAX_DEPTH, the very bits of `expected`.  Then the flattening of obj is `expected` itself
+    (the markers in order fix every path) and no bigger (no TooLarge).  Anything else,
+    including an object of another type (whose metaclass is never asked anything here), is
+    answered False, "not sure": flatten obj and compare the flattenings."""
+    try:
+        return _walk(obj, expected, 0, 0) == len(expected)
+    except (_Differs, IndexError):
+        return False
+
+
+def _walk(obj, expected, at, depth):
+    """unchanged() from expected[at] on; the position after obj."""
+    kind = type(obj)
+    if depth > MAX_DEPTH:
+        raise _Differs
+    if kind is np.ndarray:
+        dtype = obj.dtype
+        if expected[at] != "ndarray" or (dtype is not _FLOAT64 and dtype.kind not in "biuf"):
+            raise _Differs
+        want_dtype, want_shape, want_bytes = expected[at + 1]
+        if obj.shape != want_shape or not (dtype is want_dtype or dtype == want_dtype) or \
+                obj.tobytes() != want_bytes:
+            raise _Differs
+        return at + 2
+    if kind is tuple or kind is list:
+        if expected[at] != f"{kind.__name__}:{len(obj)}":
+            raise _Differs
+        at += 1
+        for item in tuple.__iter__(obj) if kind is tuple else list.__iter__(obj):
+            at = _walk(item, expected, at, depth + 1)
+        return at
+    if kind is dict:
+        keys = list(dict.keys(obj))
+        for key in keys:
+            if type(key) is not str:
+                raise _Differs
+        keys.sort()
+        if expected[at] != _dict_marker(keys):
+            raise _Differs
+        at += 1
+        for key in keys:
+            at = _walk(dict.__getitem__(obj, key), expected, at, depth + 1)
+        return at
+    if kind is _NONE:
+        if expected[at] != "object of type NoneType":
+            raise _Differs
+        return at + 1
+    for scalar in _SCALARS:
+        if kind is scalar:
+            value = np.array(float(obj))
+            if expected[at] != "scalar" or expected[at + 1] != (value.dtype, value.shape, value.tobytes()):
+                raise _Differs
+            return at + 2
+    raise _Differs
 
 
 _DICT_MARKERS = {}  # tuple of sorted keys -> "dict:" marker (the same few dicts every call)
@@ -142,8 +256,64 @@ MAX_NDIM = 8                   # dimensions of one array
 MAX_DIM = 2**31                # length of one dimension
 
 
+_encode_strings = json.JSONEncoder(check_circular=False).encode  # a dict of str: str, in C
+_json_str = json.encoder.encode_basestring_ascii  # the JSON text of one str, as json.dumps writes it
+# The dtypes dumps() stores, by the identity of numpy's own dtype objects (every float64 array
+# has the one float64 dtype object, which _DTYPE_OF keeps alive, so that no other object can
+# take its id): their names as JSON text, without building dtype.str for every array.
+_DTYPE_JSON = {id(dtype): json.dumps(name) for name, dtype in _DTYPE_OF.items()}
+_DTYPE_NAME_JSON = {name: json.dumps(name) for name in _DTYPES}  # of any other dtype object
+_SHAPE_JSON = {}  # shape -> its JSON text (results have a few dozen shapes)
+
+
 def dumps(flat):
-    """bytes of a flat dict of str markers and numeric arrays (see loads)."""
+    """bytes of a flat dict of str markers and numeric arrays (see loads).
+
+    The header is the text json.dumps writes for {"strings": {key: marker}, "arrays": [[key,
+    dtype, shape, offset, nbytes]]}, put together here: the list of arrays, one small list
+    per array, is what json's encoder is slowest at.  Anything but the plain case (a key or
+    a marker that is not exactly a str) is left to json itself (_dumps_plain), and
+    tests/test_fast_paths.py checks that both write the same bytes."""
+    strings, arrays, blobs, offset = {}, [], [], 0
+    dtypes, shapes = _DTYPE_JSON, _SHAPE_JSON
+    for key, value in flat.items():
+        if type(key) is not str:
+            return _dumps_plain(flat)
+        kind = type(value)
+        if kind is str:
+            strings[key] = value
+            continue
+        if kind is not np.ndarray:
+            if isinstance(value, str):
+                return _dumps_plain(flat)
+            value = np.asarray(value)
+        dtype = dtypes.get(id(value.dtype))
+        if dtype is None:  # another dtype object (an unpickled array's): by its name
+            dtype = _DTYPE_NAME_JSON.get(value.dtype.str)
+            if dtype is None:
+                raise TypeError(f"{key}: cannot store an array of dtype {value.dtype}")
+        shape = value.shape
+        shape_json = shapes.get(shape)
+        if shape_json is None:
+            if len(shapes) > 1024:
+                shapes.clear()
+            shape_json = shapes[shape] = str(list(shape))  # a list of ints: as JSON writes it
+        nbytes = value.nbytes
+        arrays.append(f"[{_json_str(key)}, {dtype}, {shape_json}, {offset}, {nbytes}]")
+        blobs.append(value)
+        offset += nbytes
+    header = ('{"strings": ' + _encode_strings(strings) + ', "arrays": [' + ", ".join(arrays)
+              + "]}").encode()
+    try:
+        # A C-contiguous array is its own bytes in C order: joined without a copy each
+        body = b"".join(blobs)
+    except TypeError:  # one is not C-contiguous (a view sent to the oracle): tobytes() is
+        body = b"".join([value.tobytes() for value in blobs])
+    return MAGIC + struct.pack("<Q", len(header)) + header + body
+
+
+def _dumps_plain(flat):
+    """dumps(), written with json.dumps for the whole header."""
     strings, arrays, blobs, offset = {}, [], [], 0
     for key, value in flat.items():
         if isinstance(value, str):
@@ -226,9 +396,9 @@ def copy(obj):
     if kind is np.ndarray:
         return obj.copy()
     if kind is tuple:
-        return tuple(copy(x) for x in obj)
+        return tuple([x.copy() if type(x) is np.ndarray else copy(x) for x in obj])
     if kind is list:
-        return [copy(x) for x in obj]
+        return [x.copy() if type(x) is np.ndarray else copy(x) for x in obj]
     if kind is dict:
-        return {k: copy(v) for k, v in obj.items()}
+        return {k: v.copy() if type(v) is np.ndarray else copy(v) for k, v in obj.items()}
     return obj
