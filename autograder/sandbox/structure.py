@@ -275,7 +275,9 @@ def dumps(flat):
     a marker that is not exactly a str) is left to json itself (_dumps_plain), and
     tests/test_fast_paths.py checks that both write the same bytes."""
     strings, arrays, blobs, offset = {}, [], [], 0
-    dtypes, shapes = _DTYPE_JSON, _SHAPE_JSON
+    dtypes, shapes, ndarray, json_str = _DTYPE_JSON, _SHAPE_JSON, np.ndarray, _json_str
+    float64, float64_json = _FLOAT64, _DTYPE_JSON.get(id(_FLOAT64))
+    array, blob = arrays.append, blobs.append
     for key, value in flat.items():
         if type(key) is not str:
             return _dumps_plain(flat)
@@ -283,15 +285,16 @@ def dumps(flat):
         if kind is str:
             strings[key] = value
             continue
-        if kind is not np.ndarray:
+        if kind is not ndarray:
             if isinstance(value, str):
                 return _dumps_plain(flat)
             value = np.asarray(value)
-        dtype = dtypes.get(id(value.dtype))
-        if dtype is None:  # another dtype object (an unpickled array's): by its name
-            dtype = _DTYPE_NAME_JSON.get(value.dtype.str)
-            if dtype is None:
-                raise TypeError(f"{key}: cannot store an array of dtype {value.dtype}")
+        dtype = value.dtype
+        dtype_json = float64_json if dtype is float64 else dtypes.get(id(dtype))
+        if dtype_json is None:  # another dtype object (an unpickled array's): by its name
+            dtype_json = _DTYPE_NAME_JSON.get(dtype.str)
+            if dtype_json is None:
+                raise TypeError(f"{key}: cannot store an array of dtype {dtype}")
         shape = value.shape
         shape_json = shapes.get(shape)
         if shape_json is None:
@@ -299,8 +302,8 @@ def dumps(flat):
                 shapes.clear()
             shape_json = shapes[shape] = str(list(shape))  # a list of ints: as JSON writes it
         nbytes = value.nbytes
-        arrays.append(f"[{_json_str(key)}, {dtype}, {shape_json}, {offset}, {nbytes}]")
-        blobs.append(value)
+        array(f"[{json_str(key)}, {dtype_json}, {shape_json}, {offset}, {nbytes}]")
+        blob(value)
         offset += nbytes
     header = ('{"strings": ' + _encode_strings(strings) + ', "arrays": [' + ", ".join(arrays)
               + "]}").encode()
