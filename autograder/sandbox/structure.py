@@ -147,21 +147,12 @@ def _walk(obj, expected, at, depth):
     if depth > MAX_DEPTH:
         raise _Differs
     if kind is np.ndarray:
-        dtype = obj.dtype
-        if expected[at] != "ndarray" or (dtype is not _FLOAT64 and dtype.kind not in "biuf"):
-            raise _Differs
-        want_dtype, want_shape, want_bytes = expected[at + 1]
-        if obj.shape != want_shape or not (dtype is want_dtype or dtype == want_dtype) or \
-                obj.tobytes() != want_bytes:
-            raise _Differs
-        return at + 2
+        return _walk_items((obj,), expected, at, depth)
     if kind is tuple or kind is list:
         if expected[at] != f"{kind.__name__}:{len(obj)}":
             raise _Differs
-        at += 1
-        for item in tuple.__iter__(obj) if kind is tuple else list.__iter__(obj):
-            at = _walk(item, expected, at, depth + 1)
-        return at
+        return _walk_items(tuple.__iter__(obj) if kind is tuple else list.__iter__(obj),
+                           expected, at + 1, depth + 1)
     if kind is dict:
         keys = list(dict.keys(obj))
         for key in keys:
@@ -170,10 +161,8 @@ def _walk(obj, expected, at, depth):
         keys.sort()
         if expected[at] != _dict_marker(keys):
             raise _Differs
-        at += 1
-        for key in keys:
-            at = _walk(dict.__getitem__(obj, key), expected, at, depth + 1)
-        return at
+        return _walk_items(map(dict.__getitem__, (obj,) * len(keys), keys), expected, at + 1,
+                           depth + 1)
     if kind is _NONE:
         if expected[at] != "object of type NoneType":
             raise _Differs
@@ -185,6 +174,25 @@ def _walk(obj, expected, at, depth):
                 raise _Differs
             return at + 2
     raise _Differs
+
+
+def _walk_items(items, expected, at, depth):
+    """_walk of each item in turn, from expected[at] on, with a numeric array (the commonest
+    item) compared here rather than by a call of its own; the position after them."""
+    ndarray, float64 = np.ndarray, _FLOAT64
+    for item in items:
+        if type(item) is ndarray and depth <= MAX_DEPTH:
+            dtype = item.dtype
+            if expected[at] != "ndarray" or (dtype is not float64 and dtype.kind not in "biuf"):
+                raise _Differs
+            want_dtype, want_shape, want_bytes = expected[at + 1]
+            if item.shape != want_shape or not (dtype is want_dtype or dtype == want_dtype) or \
+                    item.tobytes() != want_bytes:
+                raise _Differs
+            at += 2
+        else:
+            at = _walk(item, expected, at, depth)
+    return at
 
 
 _DICT_MARKERS = {}  # tuple of sorted keys -> "dict:" marker (the same few dicts every call)
