@@ -29,14 +29,16 @@ class TooLarge(Exception):
 _SCALARS = (bool, int, float, np.float64, np.float32, np.int64, np.int32, np.bool_)
 
 
-def flatten(obj, path="out", copy=True):
+def flatten(obj, path="out", copy=True, prefix=""):
     """Flatten obj into {path: array}.  Never calls methods of unknown types.
 
     copy -- False: the leaves are obj's own arrays, not copies (for a comparison or a
-            serialisation made at once, before any other code can change them)"""
+            serialisation made at once, before any other code can change them)
+    prefix -- put before every key (TooLarge names the path without it): flatten(obj,
+              "out", prefix="c0/oracle/") is {"c0/oracle/" + k: v for k, v in flatten(obj)}"""
     out = {}
-    budget = [MAX_ELEMENTS]
-    _flatten(obj, path, out, 0, budget, copy)
+    budget = [MAX_ELEMENTS, len(prefix)]  # numbers left; where a path's name starts
+    _flatten(obj, prefix + path, out, 0, budget, copy)
     return out
 
 
@@ -54,7 +56,7 @@ def _flatten(obj, path, out, depth, budget, copy=True):
         if obj.dtype.kind in "biuf":
             budget[0] -= obj.size
             if budget[0] < 0:
-                raise TooLarge(f"{path} makes the results larger than {MAX_ELEMENTS} numbers")
+                raise TooLarge(f"{path[budget[1]:]} makes the results larger than {MAX_ELEMENTS} numbers")
             out[path + "#"] = "ndarray"
             out[path] = obj.copy() if copy else obj  # copy() is in C order
         else:
@@ -104,7 +106,7 @@ def _children(paths, items, out, depth, budget, copy):
         if type(item) is ndarray and arrays and (item.dtype is float64 or item.dtype.kind in "biuf"):
             budget[0] -= item.size
             if budget[0] < 0:
-                raise TooLarge(f"{path} makes the results larger than {MAX_ELEMENTS} numbers")
+                raise TooLarge(f"{path[budget[1]:]} makes the results larger than {MAX_ELEMENTS} numbers")
             out[path + "#"] = "ndarray"
             out[path] = item.copy() if copy else item
         else:
