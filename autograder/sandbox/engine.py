@@ -376,6 +376,7 @@ def _compile(source, filename):
     if code is None:
         if len(_COMPILED) > 256:
             _COMPILED.clear()
+        if len(_DEFINES) > 256:
             _DEFINES.clear()
         code = _COMPILED[key] = compile(source, filename, "exec")
         _DEFINES[key] = _only_defines(code)
