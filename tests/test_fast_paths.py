@@ -256,6 +256,8 @@ def test_flatten_gives_the_plain_markers_paths_and_values():
             _plain_flatten(obj, "in", want, 0, [structure.MAX_ELEMENTS], copy)
             got = structure.flatten(obj, "in", copy=copy)
             assert list(got) == list(want)
+            prefixed = structure.flatten(obj, "in", copy=copy, prefix="c3/own/")
+            assert list(prefixed) == ["c3/own/" + key for key in want]
             for key, value in want.items():
                 if isinstance(value, str):
                     assert type(got[key]) is str and got[key] == value
@@ -267,16 +269,18 @@ def test_flatten_gives_the_plain_markers_paths_and_values():
 
 
 def test_flatten_refuses_too_many_numbers_where_the_plain_one_does(monkeypatch):
-    """Is the same TooLarge raised, naming the same path, when the numbers run over the
-    limit in an array at the top, in a tuple, in a list or in a dict?"""
+    """Is the same TooLarge raised, naming the same path (without the keys' prefix), when
+    the numbers run over the limit in an array at the top, in a tuple, in a list or in a
+    dict?"""
     monkeypatch.setattr(structure, "MAX_ELEMENTS", 10)
     a = np.zeros(4)
     for obj in (np.zeros(11), (a, a, a), [a, [a, a]], {"x": a, "y": {"z": a, "w": a}}):
         with pytest.raises(structure.TooLarge) as plain:
             _plain_flatten(obj, "out", {}, 0, [10], True)
-        with pytest.raises(structure.TooLarge) as fast:
-            structure.flatten(obj)
-        assert str(fast.value) == str(plain.value)
+        for prefix in ("", "c0/oracle/"):  # the path named without the prefix
+            with pytest.raises(structure.TooLarge) as fast:
+                structure.flatten(obj, prefix=prefix)
+            assert str(fast.value) == str(plain.value)
 
 
 def test_dict_markers_are_the_sorted_keys():

@@ -376,6 +376,7 @@ def _compile(source, filename):
     if code is None:
         if len(_COMPILED) > 256:
             _COMPILED.clear()
+        if len(_DEFINES) > 256:
             _DEFINES.clear()
         code = _COMPILED[key] = compile(source, filename, "exec")
         _DEFINES[key] = _only_defines(code)
@@ -608,24 +609,26 @@ def _observe_mode(obs, at, function, dependency, setup, sources, cases, mode, or
             continue
         if mode == "oracle" and dependency:
             ns[dependency] = oracle(function, dependency, param_names, calls, i)
-        flat, error = _call(fn, structure.copy(args), SEEDS[0], mutated_check=_inputs(args))
+        flat, error = _call(fn, structure.copy(args), SEEDS[0], mutated_check=_inputs(args),
+                            prefix=prefix)
         if error:
             obs[prefix + "error#"] = error
-            obs.update({prefix + k: v for k, v in (flat or {}).items()})  # where# of the error
+            obs.update(flat or {})  # where# of the error
         else:
-            obs.update({prefix + k: v for k, v in flat.items()})
+            obs.update(flat)
         if i == 0 and mode == "oracle" and not error:
             if dependency:
                 ns[dependency] = oracle(function, dependency, param_names, calls, i)
-            again, error2 = _call(fn, structure.copy(args), SEEDS[1], copy=False)
+            again, error2 = _call(fn, structure.copy(args), SEEDS[1], copy=False, prefix=prefix)
             if error2 or not _same(flat, again):  # (again compared at once: not copied)
                 obs["random#"] = "results change with the global random state"
 
 
-def _call(fn, args, seed, mutated_check=None, copy=True):
+def _call(fn, args, seed, mutated_check=None, copy=True, prefix=""):
     """Call fn(*args) with the global seed set; return (flat results, None), or
-    ({"where#": location} or {}, error text) when it raised.  copy -- as structure.flatten's:
-    False for results compared at once, before any other student code runs."""
+    ({"where#": location} or {}, error text) when it raised, every key after `prefix`.
+    copy -- as structure.flatten's: False for results compared at once, before any other
+    student code runs."""
     np.random.seed(seed)
     try:
         with _quiet():
@@ -633,7 +636,7 @@ def _call(fn, args, seed, mutated_check=None, copy=True):
                 result = fn(*args)
             finally:
                 _restore()
-        flat = structure.flatten(result, copy=copy)
+        flat = structure.flatten(result, copy=copy, prefix=prefix)
         if mutated_check is not None:
             inputs, expected = mutated_check
             # The copy is walked and compared as it goes: when it holds the very bits it
@@ -642,14 +645,14 @@ def _call(fn, args, seed, mutated_check=None, copy=True):
             if not structure.unchanged(args, expected):
                 after = structure.flatten(args, "in", copy=False)  # compared at once
                 if not _same(inputs, after):
-                    flat["mutated#"] = "the function changed its input arrays"
+                    flat[prefix + "mutated#"] = "the function changed its input arrays"
         return flat, None
     except RecursionError:
         return None, "RecursionError: maximum recursion depth exceeded"
     except BaseException as error:  # noqa: BLE001 -- sys.exit() must not end the run
         if isinstance(error, (KeyboardInterrupt, Interrupt)):
             raise
-        return _where(error), _describe(error)
+        return {prefix + k: v for k, v in _where(error).items()}, _describe(error)
 
 
 def _same(a, b):

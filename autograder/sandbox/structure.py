@@ -29,14 +29,16 @@ class TooLarge(Exception):
 _SCALARS = (bool, int, float, np.float64, np.float32, np.int64, np.int32, np.bool_)
 
 
-def flatten(obj, path="out", copy=True):
+def flatten(obj, path="out", copy=True, prefix=""):
     """Flatten obj into {path: array}.  Never calls methods of unknown types.
 
     copy -- False: the leaves are obj's own arrays, not copies (for a comparison or a
-            serialisation made at once, before any other code can change them)"""
+            serialisation made at once, before any other code can change them)
+    prefix -- put before every key (TooLarge names the path without it): flatten(obj,
+              "out", prefix="c0/oracle/") is {"c0/oracle/" + k: v for k, v in flatten(obj)}"""
     out = {}
-    budget = [MAX_ELEMENTS]
-    _flatten(obj, path, out, 0, budget, copy)
+    budget = [MAX_ELEMENTS, len(prefix)]  # numbers left; where a path's name starts
+    _flatten(obj, prefix + path, out, 0, budget, copy)
     return out
 
 
@@ -54,7 +56,7 @@ def _flatten(obj, path, out, depth, budget, copy=True):
         if obj.dtype.kind in "biuf":
             budget[0] -= obj.size
             if budget[0] < 0:
-                raise TooLarge(f"{path} makes the results larger than {MAX_ELEMENTS} numbers")
+                raise TooLarge(f"{path[budget[1]:]} makes the results larger than {MAX_ELEMENTS} numbers")
             out[path + "#"] = "ndarray"
             out[path] = obj.copy() if copy else obj  # copy() is in C order
         else:
@@ -104,7 +106,7 @@ def _children(paths, items, out, depth, budget, copy):
         if type(item) is ndarray and arrays and (item.dtype is float64 or item.dtype.kind in "biuf"):
             budget[0] -= item.size
             if budget[0] < 0:
-                raise TooLarge(f"{path} makes the results larger than {MAX_ELEMENTS} numbers")
+                raise TooLarge(f"{path[budget[1]:]} makes the results larger than {MAX_ELEMENTS} numbers")
             out[path + "#"] = "ndarray"
             out[path] = item.copy() if copy else item
         else:
@@ -147,21 +149,12 @@ def _walk(obj, expected, at, depth):
     if depth > MAX_DEPTH:
         raise _Differs
     if kind is np.ndarray:
-        dtype = obj.dtype
-        if expected[at] != "ndarray" or (dtype is not _FLOAT64 and dtype.kind not in "biuf"):
-            raise _Differs
-        want_dtype, want_shape, want_bytes = expected[at + 1]
-        if obj.shape != want_shape or not (dtype is want_dtype or dtype == want_dtype) or \
-                obj.tobytes() != want_bytes:
-            raise _Differs
-        return at + 2
+        return _walk_items((obj,), expected, at, depth)
     if kind is tuple or kind is list:
         if expected[at] != f"{kind.__name__}:{len(obj)}":
             raise _Differs
-        at += 1
-        for item in tuple.__iter__(obj) if kind is tuple else list.__iter__(obj):
-            at = _walk(item, expected, at, depth + 1)
-        return at
+        return _walk_items(tuple.__iter__(obj) if kind is tuple else list.__iter__(obj),
+                           expected, at + 1, depth + 1)
     if kind is dict:
         keys = list(dict.keys(obj))
         for key in keys:
@@ -170,10 +163,8 @@ def _walk(obj, expected, at, depth):
         keys.sort()
         if expected[at] != _dict_marker(keys):
             raise _Differs
-        at += 1
-        for key in keys:
-            at = _walk(dict.__getitem__(obj, key), expected, at, depth + 1)
-        return at
+        return _walk_items(map(dict.__getitem__, (obj,) * len(keys), keys), expected, at + 1,
+                           depth + 1)
     if kind is _NONE:
         if expected[at] != "object of type NoneType":
             raise _Differs
@@ -185,6 +176,25 @@ def _walk(obj, expected, at, depth):
                 raise _Differs
             return at + 2
     raise _Differs
+
+
+def _walk_items(items, expected, at, depth):
+    """_walk of each item in turn, from expected[at] on, with a numeric array (the commonest
+    item) compared here rather than by a call of its own; the position after them."""
+    ndarray, float64 = np.ndarray, _FLOAT64
+    for item in items:
+        if type(item) is ndarray and depth <= MAX_DEPTH:
+            dtype = item.dtype
+            if expected[at] != "ndarray" or (dtype is not float64 and dtype.kind not in "biuf"):
+                raise _Differs
+            want_dtype, want_shape, want_bytes = expected[at + 1]
+            if item.shape != want_shape or not (dtype is want_dtype or dtype == want_dtype) or \
+                    item.tobytes() != want_bytes:
+                raise _Differs
+            at += 2
+        else:
+            at = _walk(item, expected, at, depth)
+    return at
 
 
 _DICT_MARKERS = {}  # tuple of sorted keys -> "dict:" marker (the same few dicts every call)
@@ -275,7 +285,9 @@ def dumps(flat):
     a marker that is not exactly a str) is left to json itself (_dumps_plain), and
     tests/test_fast_paths.py checks that both write the same bytes."""
     strings, arrays, blobs, offset = {}, [], [], 0
-    dtypes, shapes = _DTYPE_JSON, _SHAPE_JSON
+    dtypes, shapes, ndarray, json_str = _DTYPE_JSON, _SHAPE_JSON, np.ndarray, _json_str
+    float64, float64_json = _FLOAT64, _DTYPE_JSON.get(id(_FLOAT64))
+    array, blob = arrays.append, blobs.append
     for key, value in flat.items():
         if type(key) is not str:
             return _dumps_plain(flat)
@@ -283,15 +295,16 @@ def dumps(flat):
         if kind is str:
             strings[key] = value
             continue
-        if kind is not np.ndarray:
+        if kind is not ndarray:
             if isinstance(value, str):
                 return _dumps_plain(flat)
             value = np.asarray(value)
-        dtype = dtypes.get(id(value.dtype))
-        if dtype is None:  # another dtype object (an unpickled array's): by its name
-            dtype = _DTYPE_NAME_JSON.get(value.dtype.str)
-            if dtype is None:
-                raise TypeError(f"{key}: cannot store an array of dtype {value.dtype}")
+        dtype = value.dtype
+        dtype_json = float64_json if dtype is float64 else dtypes.get(id(dtype))
+        if dtype_json is None:  # another dtype object (an unpickled array's): by its name
+            dtype_json = _DTYPE_NAME_JSON.get(dtype.str)
+            if dtype_json is None:
+                raise TypeError(f"{key}: cannot store an array of dtype {dtype}")
         shape = value.shape
         shape_json = shapes.get(shape)
         if shape_json is None:
@@ -299,8 +312,8 @@ def dumps(flat):
                 shapes.clear()
             shape_json = shapes[shape] = str(list(shape))  # a list of ints: as JSON writes it
         nbytes = value.nbytes
-        arrays.append(f"[{_json_str(key)}, {dtype}, {shape_json}, {offset}, {nbytes}]")
-        blobs.append(value)
+        array(f"[{json_str(key)}, {dtype_json}, {shape_json}, {offset}, {nbytes}]")
+        blob(value)
         offset += nbytes
     header = ('{"strings": ' + _encode_strings(strings) + ', "arrays": [' + ", ".join(arrays)
               + "]}").encode()
