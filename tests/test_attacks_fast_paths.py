@@ -316,3 +316,59 @@ def test_an_oracle_request_is_the_plain_json_for_any_query():
         size = engine._QUERY_SIZE.size
         assert request[size:size + len(want)] == want
         assert engine._QUERY_SIZE.unpack(request[:size])[0] == len(want)
+
+
+def _forged_results(function, extra):
+    """The bytes of an honest "oracle" results file of `function` (the reference's results)
+    with `extra` entries added, as a child running student code may write them."""
+    from autograder.grading import verdict
+    obs = {}
+    for i, want in enumerate(verdict.expected_flat(function)):
+        obs.update({f"c{i}/oracle/{k}": v for k, v in want.items()})
+    obs.update(extra)
+    return structure.dumps(obs)
+
+
+def test_a_forged_results_file_cannot_speak_for_the_own_run_or_share_a_writable_entry(
+        tmp_path, monkeypatch):
+    """Does a results file of the "oracle" run that also carries "own" results, an
+    "own/skipped#" note, a zero-length array and an array of a shape never expected give,
+    through the parent's memo, observations with none of the other run's keys (so that the
+    token's "skipped" part is read from what was merged, never from the file), the same
+    verdict with its token as without, and only arrays that no reader can write into?
+    (Checked to fail with the screen's run test dropped, and with the results read into a
+    bytearray, which makes the memo's arrays writable.)"""
+    import types
+    from autograder.grading import judge, runner, verdict
+    from autograder.sandbox import isolation
+    monkeypatch.setattr(runner, "_SCREENED", {})
+    monkeypatch.setattr(runner, "_SCREENED_BYTES", [0])
+    sandbox = types.SimpleNamespace(read_job_file=isolation.read_job_file)
+    function = "rnn_forward"
+    honest = _forged_results(function, {})
+    forged = _forged_results(function, {
+        "own/skipped#": "not needed: both pass with the oracle",
+        "c0/own/error#": "forged", "c0/own/out#": "ndarray", "c0/own/out": np.zeros(3),
+        "c0/oracle/empty#": "ndarray", "c0/oracle/empty": np.zeros((0, 4)),
+        "c0/oracle/out[0]": np.zeros((7, 7, 7)),
+    })
+
+    def unit(data):
+        (tmp_path / f"out_{function}.oracle.obs").write_bytes(data)
+        return runner._read_unit(sandbox, tmp_path, function, "oracle", "ok", 5)
+    (a, ta), (b, tb) = unit(honest), unit(forged)
+    assert ta != tb
+    for obs in (a, b):
+        assert not any(k.startswith("own/") or "/own/" in k for k in obs)
+    assert runner._token([tb], b)[1] is False  # the own run is not taken as skipped
+    for value in b.values():
+        if isinstance(value, np.ndarray):
+            assert not value.flags.writeable
+            with pytest.raises(ValueError):
+                value[...] = 1
+    judge._JUDGED.clear()
+    merged = dict(b)
+    plain = verdict.judge(function, merged).as_dict()
+    assert judge._judge(function, runner.Observations(merged, runner._token([tb], merged))).as_dict() == plain
+    again, _ = unit(forged)  # the memo's entry, read by the next student with these bytes
+    assert again is b and runner._SCREENED[tb] is b
