@@ -547,17 +547,15 @@ def test_slot_folders_go_to_memory_only_when_the_children_cannot_write_there(mon
 def test_the_parent_deletes_a_results_file_once_read(tmp_path):
     """Is a results file gone from the job folder once the parent has read it, whatever
     it held, and is a missing one reported as a crash?"""
-    import types
     from autograder.grading import runner
     from autograder.sandbox import isolation
-    server = types.SimpleNamespace(runner=types.SimpleNamespace(sandbox=isolation))
     good = structure.dumps({"c0/oracle/out#": "scalar", "c0/oracle/out": np.array(1.0)})
     for data in (good, b"not a results file"):
         (tmp_path / "out_rnn_cell_forward.oracle.obs").write_bytes(data)
-        obs = runner.ForkServer._collect(server, tmp_path, "rnn_cell_forward", "oracle", "ok", 5)
+        obs, _ = runner._read_unit(isolation, tmp_path, "rnn_cell_forward", "oracle", "ok", 5)
         assert isinstance(obs, dict) and obs
         assert not (tmp_path / "out_rnn_cell_forward.oracle.obs").exists()
-    obs = runner.ForkServer._collect(server, tmp_path, "rnn_cell_forward", "oracle", "ok", 5)
+    obs, _ = runner._read_unit(isolation, tmp_path, "rnn_cell_forward", "oracle", "ok", 5)
     assert "Crash" in obs["oracle/error#"]
 
 

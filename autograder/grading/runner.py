@@ -356,10 +356,6 @@ class ForkServer:
         except OSError:
             return False
 
-    def _collect(self, job_dir, function, run, status, timeout):
-        """The observations of one unit the server reported with `status`."""
-        return _read_unit(self.runner.sandbox, job_dir, function, run, status, timeout)[0]
-
 
 def _read_unit(sandbox, job_dir, function, run, status, timeout):
     """(observations, token) of one unit the server reported with `status` (see _token)."""
