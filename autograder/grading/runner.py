@@ -315,6 +315,9 @@ class ForkServer:
             budget = max(0.0, self.deadline - time.monotonic())
             request = {"dir": job, "units": remaining, "timeout": timeout, "budget": budget,
                        "hold": hold, "continue": cont,
+                       # the own runs a parked batch child may be handed (at most one a
+                       # function with a cell function); the init does not read job.json
+                       "room": len(assignment.DEPENDS_ON),
                        "oracle": any(r == "oracle" and f in assignment.DEPENDS_ON for f, r in remaining)}
             if not self._request(request):
                 self.proc.kill()

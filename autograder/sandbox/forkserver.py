@@ -186,6 +186,7 @@ def _drop_capabilities():
 
 def _oracle_main(control, payload_dir):
     """Answer remote_oracle requests on the sockets the server hands over `control`."""
+    _libc.prctl(15, b"ag-oracle", 0, 0, 0)
     _prctl(PR_SET_DUMPABLE, 0)
     tables = {}
     for path in Path(payload_dir).glob("*.calls.npz"):
@@ -365,6 +366,7 @@ def _enter_child(ctx, keep):
     /dev/null, no other descriptor but `keep`, and (in namespace modes) an empty /proc
     in a mount namespace of its own, no capabilities, the children's uid."""
     os.setpgid(0, 0)
+    _libc.prctl(15, b"ag-child", 0, 0, 0)
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
@@ -377,7 +379,9 @@ def _enter_child(ctx, keep):
     if ctx["mode"] == "plain":
         os.chdir(ctx["cwd"])
         return
-    _unshare(CLONE_NEWNS)
+    # a mount namespace of its own, and System V objects of its own: what it leaves in
+    # either ends with it, not with the slot's init, which outlives the submission
+    _unshare(CLONE_NEWNS | CLONE_NEWIPC)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("tmpfs", "/proc", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
            "size=4k,nr_inodes=1,mode=0555")
@@ -411,7 +415,10 @@ def _run_child(ctx, units, progress=None, more=None):
             keep.add(progress)
         if more is not None:
             keep.add(more)
+        if ctx.get("job_fd") is not None:
+            keep.add(ctx["job_fd"])
         _enter_child(ctx, keep)
+        _load_job(ctx)
         timeout = ctx["timeout"]
         # RLIMIT_CPU counts the whole life of the process: a batch that may park must have
         # room for the units it may be handed later, at most _parked_room of them (the init
@@ -450,11 +457,39 @@ def _run_child(ctx, units, progress=None, more=None):
         os._exit(70)
 
 
+def _load_job(ctx):
+    """In a child, before any student code: the job (setup cell, the student's cells), read
+    from the job.json the init opened for it (the init itself never reads it, see
+    _slot_main), compiled, and the cells found slow earlier in the job (by name, from the
+    init) marked so.  In plain mode the server read the job already."""
+    if ctx["job"] is None:
+        fd = ctx.pop("job_fd", None)
+        if fd is None:
+            raise OSError("no job.json")
+        try:
+            data = os.pread(fd, MAX_JOB_BYTES + 1, 0)
+        finally:
+            os.close(fd)
+        if len(data) > MAX_JOB_BYTES:
+            raise ValueError("job.json is too large")
+        ctx["job"] = json.loads(data)
+    job = ctx["job"]
+    engine.precompile(job["setup"], job["sources"])
+    for name in ctx.get("slow", ()):
+        if name in job["sources"]:
+            engine._SLOW_CELLS[(name, job["sources"][name])] = SLOW_CELL
+
+
 def _parked_room(ctx):
     """How many units a parked batch may be handed: those of a "continue" request, which are
     "own" runs, made only of a function that calls another graded one (job.json's
-    dependencies), one each."""
-    dependencies = ctx["job"].get("dependencies")
+    dependencies), one each.  The init, which does not read job.json, has the number from
+    the server's request ("room"), and hands no more; the child checks it against its job."""
+    job = ctx.get("job")
+    if job is None:
+        room = ctx.get("room", 0)
+        return room if type(room) is int and 0 <= room <= 64 else 0
+    dependencies = job.get("dependencies")
     return len(dependencies) if type(dependencies) is dict else 0
 
 
@@ -657,6 +692,9 @@ class _Job:
         self.started = time.monotonic()
         self.used = False  # has a child run in the job folder yet?
         self.marker = ctx["marker"] = CellMarker()  # shared with every child forked next
+        # the cells whose top level ran out of time in this job, by name (a name is all the
+        # init knows of them): the children forked next mark them (_load_job)
+        self.slow = ctx["slow"] = set()
 
     def fork(self):
         """_fork() a child, in a job folder that no earlier child of this job has written in
@@ -695,15 +733,21 @@ class _Job:
             info = os.fstat(fd)
             if not (info.st_mode & 0o170000 == 0o100000 and info.st_size <= MAX_RESULT_BYTES):
                 return
-            data = os.read(fd, MAX_RESULT_BYTES + 1)
+            out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600,
+                          dir_fd=self.host_fd)
+            try:
+                # from file to file in the kernel: a student's results never pass through
+                # the init's memory, which the children of later submissions are forked from
+                sent = 0
+                while sent < info.st_size:
+                    n = os.sendfile(out, fd, sent, info.st_size - sent)
+                    if n == 0:
+                        break
+                    sent += n
+            finally:
+                os.close(out)
         finally:
             os.close(fd)
-        if len(data) > MAX_RESULT_BYTES:
-            return
-        out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600,
-                      dir_fd=self.host_fd)
-        with os.fdopen(out, "wb") as fh:
-            fh.write(data)
 
     def slow_cell(self, function):
         """After a child was killed: was it running the top level of another function's cell
@@ -712,10 +756,9 @@ class _Job:
         name = self.marker.take()
         if name is None:
             return False
-        sources = self.ctx["job"]["sources"]
-        if name == function or name not in sources or (name, sources[name]) in engine._SLOW_CELLS:
+        if name == function or name not in self.ctx["payloads"] or name in self.slow:
             return False
-        engine._SLOW_CELLS[(name, sources[name])] = SLOW_CELL  # inherited by the next children
+        self.slow.add(name)  # the children forked next mark it (_load_job)
         return True
 
     def over_budget(self):
@@ -723,7 +766,8 @@ class _Job:
 
     def run(self):
         job = self.ctx["job"]
-        engine.precompile(job["setup"], job["sources"])  # shared by the children forked next
+        if job is not None:  # plain mode: the server read it; compiled once for its children
+            engine.precompile(job["setup"], job["sources"])
         units, timeout = self.units, self.ctx["timeout"]
         unit_kill = UNIT_KILL_FACTOR * timeout + UNIT_KILL_MARGIN
         i = 0
@@ -926,33 +970,119 @@ def _more_units(control):
     return units
 
 
-def _init_main(ctx, units, report, host_dir, control=None):
-    """pid 1 of the job's pid namespace (namespace modes): make the job's file system, run
-    the units, then end, which kills whatever is left in the namespace.  With `control`
-    (a held job) it then waits there for more units (_more_units) and runs them too."""
+MAX_REQUEST_BYTES = 2**20
+
+
+def _receive(chan):
+    """(request dict, [fds]) of the server's next message on the slot's channel, or None when
+    the server has gone (end of file) or sent something that is not a request."""
+    try:
+        data, fds, _, _ = socket.recv_fds(chan, MAX_REQUEST_BYTES, 4)
+    except OSError:
+        return None
+    try:
+        request = json.loads(data) if data else None
+    except ValueError:
+        request = None
+    if type(request) is not dict or type(request.get("units")) is not list:
+        for fd in fds:
+            os.close(fd)
+        return None
+    return request, fds
+
+
+def _slot_main(ctx, report, chan):
+    """pid 1 of the slot's pid namespace (namespace modes), kept from submission to submission:
+    make the slot's file system once, then run each job the server sends on `chan`.
+
+    A job is one submission: a request (units, time limit, budget, held or not) with two or
+    three descriptors, the job's folder under WORKDIR (which the job folder's tmpfs hides
+    here), and the job's oracle socket.  What one submission could leave for the next is
+    ended with it: every process of the namespace is killed once the job is over (a held
+    job: once its continue has run, or the next job has come); every child works in a
+    fresh tmpfs and in mount and IPC namespaces of its own; the init holds none of the
+    job's data, since it never reads job.json (it hands the children a descriptor of it)
+    and copies results from file to file in the kernel.  Its own limits are checked after
+    each job: if student code lowered them (a child may share its uid), it says so on the
+    end line and exits, and the server starts a new one."""
+    _libc.prctl(15, b"ag-init", 0, 0, 0)
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # pid 1 ignores signals it has no handler for
+    chan = socket.socket(fileno=chan)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    host_fd = os.open(host_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    if ctx["job"] is None:
-        ctx["job"] = _read_job(host_fd)
     # what student code must not see: the payloads and the server's folder (which the job
     # folder covers: a fresh tmpfs, the child's cwd and only writable place)
     _mount("tmpfs", ctx["payload_dir"], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
            "size=4k,nr_inodes=1,mode=0555")
     _mount_job_folder(ctx)
-    job = _Job(ctx, units, lambda text: os.write(report, text.encode()), host_fd,
-               hold=control is not None)
-    try:
-        job.run()
-        if control is not None:
-            job.hold = False
-            job.end_parked_after(control, UNIT_KILL_FACTOR * ctx["timeout"] + UNIT_KILL_MARGIN)
-            job.units = _more_units(control)
-            job.run()  # in the parked batch child, if there is one that can take them
-    finally:
-        _clean_up(0, True)  # and a parked child the continue brought nothing for
+    limits = _limits()
+    fresh = True  # is the job folder as mounted, unused?
+    waiting = _receive(chan)
+    while waiting is not None:
+        request, fds = waiting
+        ending = request["dir"]
+        waiting = None
+        try:
+            if not fresh:
+                os.chdir("/")
+                _umount(ctx["workdir"])
+                _mount_job_folder(ctx)
+            fresh = False
+            waiting = _slot_job(ctx, request, fds, report, chan)
+        finally:
+            _clean_up(0, True)  # every process of the namespace but this one
+            for fd in fds:
+                os.close(fd)
+        restart = _limits() != limits
+        os.write(report, (json.dumps({"end": ending, "restart": restart}) + "\n").encode())
+        if restart:
+            break
+        while waiting is None or waiting[0].get("release"):
+            if waiting is not None:  # the held job is over (ended above): nothing to run
+                for fd in waiting[1]:
+                    os.close(fd)
+            waiting = _receive(chan)
+            if waiting is None:
+                os._exit(0)
     os._exit(0)
+
+
+def _slot_job(ctx, request, fds, report, chan):
+    """Run one job's units in the slot's init; with "hold", wait for its continue and run its
+    units too.  Return the server's next request when it came instead of the continue (the
+    job is then over; the caller runs it next), else None."""
+    host_fd = fds[0] if fds else None
+    oracle_fd = fds[1] if len(fds) > 1 else None
+    try:
+        job_fd = os.open("job.json", os.O_RDONLY | os.O_NOFOLLOW, dir_fd=host_fd) \
+            if host_fd is not None else None
+    except OSError:
+        job_fd = None  # a child then cannot run: its units end "exit 70"
+    try:
+        job_ctx = dict(ctx, timeout=float(request["timeout"]),
+                       budget=float(request.get("budget", 1e9)), job=None, job_fd=job_fd,
+                       oracle_fd=oracle_fd, room=request.get("room", 0))
+        job = _Job(job_ctx, request["units"], lambda text: os.write(report, text.encode()),
+                   host_fd, hold=bool(request.get("hold")))
+        job.run()
+        if not request.get("hold"):
+            return None
+        job.hold = False
+        job.end_parked_after(chan, UNIT_KILL_FACTOR * job_ctx["timeout"] + UNIT_KILL_MARGIN)
+        nxt = _receive(chan)
+        if nxt is None:
+            return None
+        following, more = nxt
+        if not (following.get("continue") and following["dir"] == request["dir"]):
+            return nxt  # not this job's continue: the job ends, that request is run next
+        for fd in more:
+            os.close(fd)
+        job.units = following["units"]
+        job.run()  # in the parked batch child, if there is one that can take them
+        return None
+    finally:
+        if job_fd is not None:
+            os.close(job_fd)
 
 
 def _make_namespaces(ctx):
@@ -974,21 +1104,21 @@ def _make_namespaces(ctx):
     _prctl(PR_SET_DUMPABLE, 0)
 
 
-def _start_job(ctx, units, report, host_dir, control=None):
-    """Fork the job's init in new namespaces; return its pid (a child of the server, which
-    is a subreaper, once the intermediate process has ended).  control -- the read end of
-    the pipe a held job waits on for more units, or None"""
+def _start_slot(ctx, report, chan):
+    """Fork the slot's init in new namespaces (_slot_main); return its pid (a child of the
+    server, which is a subreaper, once the intermediate process has ended)."""
     r, w = os.pipe()
     pid = _fork()
     if pid == 0:  # the intermediate: makes the namespaces, forks the init, says its pid, ends
         try:
             os.close(r)
+            _libc.prctl(15, b"ag-inter", 0, 0, 0)
             _make_namespaces(ctx)
             init = os.fork()
             if init == 0:
                 os.close(w)
                 try:
-                    _init_main(ctx, units, report, host_dir, control)  # ends with exit status 0
+                    _slot_main(ctx, report, chan)  # ends with exit status 0
                 finally:
                     os._exit(1)
             os.write(w, str(init).encode())
@@ -1024,20 +1154,15 @@ def _alive(pid):
     return not done
 
 
-def _self_test(ctx):
-    """None when a job's namespaces and mounts can be made here, else why not."""
-    report_r, report_w = os.pipe()
-    try:
-        pid = _start_job(dict(ctx, job={"setup": "", "sources": {}}), [], report_w, ctx["workdir"])
-    except OSError as error:
-        return str(error)
-    finally:
-        os.close(report_w)
-        os.close(report_r)
-    if pid is None:
-        return "cannot make the job's namespaces (unshare failed)"
-    _, status = os.waitpid(pid, 0)
-    if status != 0:
+def _self_test(slot):
+    """None when the slot's init could make its namespaces and mounts and run an empty job,
+    else why not."""
+    if slot.pid is None:
+        return slot.problem or "cannot make the job's namespaces (unshare failed)"
+    if not slot.send({"dir": ".", "units": [], "timeout": 1.0, "budget": 1.0}, []):
+        return "cannot mount the job's /proc and tmpfs in its namespaces"
+    end = slot.wait_end(time.monotonic() + 30)
+    if end is None or end.get("restart"):
         return "cannot mount the job's /proc and tmpfs in its namespaces"
     return None
 
@@ -1048,50 +1173,113 @@ def _limits():
     return {res: resource.getrlimit(res) for res in _LIMITS}
 
 
-def _relay(report_r, out, units, pid, deadline, hold=False):
-    """Pass the init's unit lines on to the parent until it ends (with `hold`: until every
-    unit is reported, and the init is left running); return the units reported."""
-    buffer, seen = b"", 0
-    os.set_blocking(report_r, False)
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            os.kill(pid, signal.SIGKILL)  # the init: its whole namespace goes with it
-            break
-        ready, _, _ = select.select([report_r], [], [], min(left, 1.0))
-        if ready:
+class _Slot:
+    """The server's side of the slot's init (_slot_main): its pid, the channel requests go
+    down, the pipe its lines come up.  One init serves job after job; it is started again
+    when it has gone (killed at a deadline, ended for changed limits, crashed)."""
+
+    def __init__(self, ctx):
+        self.problem = None
+        report_r, report_w = os.pipe()
+        self.chan, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.pid = _start_slot(ctx, report_w, theirs.fileno())
+        except OSError as error:
+            self.pid, self.problem = None, str(error)
+        finally:
+            os.close(report_w)
+            theirs.close()
+        self.report_r = report_r
+        os.set_blocking(report_r, False)
+        self.buffer = b""
+        self.ends = 0  # end lines still to come, of jobs sent and not yet seen to end
+
+    def alive(self):
+        return self.pid is not None and _alive(self.pid)
+
+    def send(self, request, fds, ends=True):
+        """Hand a request (and descriptors) to the init; False if it has gone.  ends -- the
+        init will write an end line for it (a new job); not for a release or the continue
+        of the job it holds, whose end line was counted with that job."""
+        if self.chan is None:
+            return False
+        try:
+            socket.send_fds(self.chan, [json.dumps(request).encode()], fds)
+        except OSError:
+            return False
+        self.ends += bool(ends)
+        return True
+
+    def _line(self, deadline):
+        """The init's next line (bytes, without its newline), or None when it has gone or the
+        deadline passed (it is then killed)."""
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.end()
+                return None
+            ready, _, _ = select.select([self.report_r], [], [], min(left, 1.0))
+            if not ready:
+                continue
             try:
-                chunk = os.read(report_r, 65536)
+                chunk = os.read(self.report_r, 65536)
             except BlockingIOError:
                 continue
             if not chunk:
+                self.end()
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line
+
+    def relay(self, out, units, deadline):
+        """Pass the init's unit lines on to the parent until every unit is reported; return
+        how many were (fewer when the init has gone or the deadline passed).  The end line
+        of an earlier job that the init ended on seeing this request comes first."""
+        seen = 0
+        while seen < len(units):
+            line = self._line(deadline)
+            if line is None:
                 break
-            buffer += chunk
-            while b"\n" in buffer and seen < len(units):
-                line, buffer = buffer.split(b"\n", 1)
-                out.write(line.decode() + "\n")
-                seen += 1
-            if hold and seen == len(units):
-                return seen
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
-    return seen
+            if line.startswith(b'{"end"'):
+                self._ended(line)
+                continue
+            out.write(line.decode() + "\n")
+            seen += 1
+        return seen
 
+    def wait_end(self, deadline):
+        """The end line of the job sent last ({"end": folder, "restart": bool}), every end line
+        before it read; None when the init has gone or the deadline passed."""
+        end = None
+        while self.ends > 0:
+            line = self._line(deadline)
+            if line is None:
+                return None
+            if line.startswith(b'{"end"'):
+                end = self._ended(line)
+        return end
 
-class _Held:
-    """The init of a held job, waiting for the units of a "continue" request."""
-
-    def __init__(self, folder, pid, report_r, control_w):
-        self.folder, self.pid, self.report_r, self.control_w = folder, pid, report_r, control_w
+    def _ended(self, line):
+        self.ends -= 1
+        try:
+            end = json.loads(line)
+        except ValueError:
+            end = {}
+        if end.get("restart"):
+            self.end()
+        return end
 
     def end(self):
-        """Stop it (its whole namespace goes with it) and let go of its pipes."""
-        if _alive(self.pid):  # not reaped yet, so its pid is still its own
-            _kill(self.pid)
-        os.close(self.report_r)
-        os.close(self.control_w)
+        """Kill the init (its whole namespace goes with it) and let go of its pipes."""
+        if self.pid is not None:
+            if _alive(self.pid):  # not reaped yet, so its pid is still its own
+                _kill(self.pid)
+            self.pid = None
+        if self.chan is not None:
+            self.chan.close()
+            self.chan = None
+            os.close(self.report_r)
 
 
 def load_payloads(payload_dir):
@@ -1105,6 +1293,7 @@ def load_payloads(payload_dir):
 
 
 def serve(workdir, payload_dir, mode, child_id):
+    _libc.prctl(15, b"ag-server", 0, 0, 0)
     _prctl(PR_SET_DUMPABLE, 0)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -1119,15 +1308,19 @@ def serve(workdir, payload_dir, mode, child_id):
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 1)  # nothing but the protocol may reach the parent
     limits = _limits()
+    # what every job's init starts from (the rest of a job's context comes with its request)
+    base = {"mode": mode, "child_id": child_id, "payloads": payloads, "workdir": str(workdir),
+            "payload_dir": str(payload_dir), "cwd": None, "job": None, "oracle_fd": None}
+    slot = None
     if mode != "plain":
-        problem = _self_test({"mode": mode, "child_id": child_id, "timeout": 1.0,
-                              "budget": 1.0, "payloads": payloads, "workdir": str(workdir),
-                              "payload_dir": str(payload_dir), "cwd": None, "oracle_fd": None})
+        slot = _Slot(base)  # started now, and kept for the first job
+        problem = _self_test(slot)
         if problem:
+            slot.end()
             out.write(json.dumps({"failed": problem}) + "\n")
             os._exit(76)
     out.write("ready\n")
-    held = None
+    held = None  # the folder of the job the slot's init holds for a continue
     for line in sys.stdin:
         request = json.loads(line)
         if _limits() != limits:
@@ -1136,29 +1329,31 @@ def serve(workdir, payload_dir, mode, child_id):
         timeout, units = float(request["timeout"]), request["units"]
         budget = float(request.get("budget", 1e9))
         if held is not None:
-            if request.get("continue") and request["dir"] == held.folder and _alive(held.pid):
-                _continue(held, units, _relay_deadline(timeout, budget, units), out)
-                held = None
+            folder, held = held, None
+            if request.get("continue") and request["dir"] == folder and slot.alive():
+                _continue(slot, folder, units, _relay_deadline(timeout, budget, units), out)
                 continue
-            held.end()
-            held = None
+            # any other request first ends the held job (its processes, its folder)
+            if slot.send({"dir": folder, "units": [], "release": True}, [], ends=False):
+                slot.wait_end(time.monotonic() + CLEAN_UP_SECONDS + 10)
         if not _alive(oracle_pid):  # (in plain mode student code can kill it: a new one)
             control.close()
             oracle_pid, control = _start_oracle(payload_dir)
         job_dir = Path(workdir) / request["dir"]
         # The server never reads job.json: what it reads stays in its memory after it is let
-        # go, and every later job's children are forked from that memory.  The init reads it.
+        # go, and every later job's children are forked from that memory.  Nor does the
+        # slot's init, which hands the children a descriptor of it.
         job = _read_plain_job(job_dir) if mode == "plain" else None
         theirs = None
         if request.get("oracle"):
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             socket.send_fds(control, [b"c"], [ours.fileno()])
             ours.close()
-        ctx = {"mode": mode, "child_id": child_id, "timeout": timeout,
-               "budget": budget, "job": job, "payloads": payloads, "workdir": str(workdir),
-               "payload_dir": str(payload_dir), "cwd": str(job_dir),
-               "oracle_fd": theirs.fileno() if theirs is not None else None}
         if mode == "plain":  # weak isolation: the server itself forks the children
+            ctx = {"mode": mode, "child_id": child_id, "timeout": timeout,
+                   "budget": budget, "job": job, "payloads": payloads, "workdir": str(workdir),
+                   "payload_dir": str(payload_dir), "cwd": str(job_dir),
+                   "oracle_fd": theirs.fileno() if theirs is not None else None}
             try:
                 _Job(ctx, units, out.write, None).run()
             finally:
@@ -1168,30 +1363,37 @@ def serve(workdir, payload_dir, mode, child_id):
                 engine._SLOW_CELLS.clear()
             out.write(json.dumps({"done": request["dir"]}) + "\n")
             continue
-        report_r, report_w = os.pipe()
-        control_r, control_w = os.pipe() if request.get("hold") else (None, None)
+        if slot is None or not slot.alive():
+            if slot is not None:
+                slot.end()
+            slot = _Slot(base)
+        deadline = _relay_deadline(timeout, budget, units)
+        seen, sent = 0, False
         try:
-            pid = _start_job(ctx, units, report_w, job_dir, control_r)
+            host_fd = os.open(job_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         except OSError:
-            pid = None  # every unit is reported "lost" below
-        os.close(report_w)
-        if control_r is not None:
-            os.close(control_r)
+            host_fd = None  # every unit is reported "lost" below
+        if host_fd is not None:
+            fds = [host_fd] + ([theirs.fileno()] if theirs is not None else [])
+            job_request = {"dir": request["dir"], "units": units, "timeout": timeout,
+                           "budget": budget, "hold": bool(request.get("hold")),
+                           "room": request.get("room", 0)}
+            sent = slot.send(job_request, fds)
+            os.close(host_fd)
         if theirs is not None:
             theirs.close()
-        seen = _relay(report_r, out, units, pid, _relay_deadline(timeout, budget, units),
-                      hold=control_w is not None) if pid else 0
-        if control_w is not None and pid and seen == len(units) and _alive(pid):
-            held = _Held(request["dir"], pid, report_r, control_w)
+        if sent:
+            seen = slot.relay(out, units, deadline)
+        if sent and request.get("hold") and seen == len(units) and slot.alive():
+            held = request["dir"]
             out.write(json.dumps({"held": request["dir"]}) + "\n")
             continue
-        if control_w is not None:
-            os.close(control_w)  # the init has ended and is reaped (by _relay or _alive)
-        os.close(report_r)
+        if sent and seen == len(units):
+            slot.wait_end(time.monotonic() + CLEAN_UP_SECONDS + 10)
         _report_lost(out, units[seen:])
         out.write(json.dumps({"done": request["dir"]}) + "\n")
-    if held is not None:
-        held.end()
+    if slot is not None:
+        slot.end()
 
 
 def _read_plain_job(job_dir):
@@ -1215,17 +1417,14 @@ def _report_lost(out, units):
         out.write(json.dumps({"function": function, "run": run, "status": "lost"}) + "\n")
 
 
-def _continue(held, units, deadline, out):
-    """Run the units of a "continue" request in the held init, then end the job."""
-    try:
-        os.write(held.control_w, (json.dumps(units) + "\n").encode())
-    except OSError:
-        pass
-    os.close(held.control_w)
-    seen = _relay(held.report_r, out, units, held.pid, deadline)
-    os.close(held.report_r)
+def _continue(slot, folder, units, deadline, out):
+    """Run the units of a "continue" request in the job the slot's init holds, then end it."""
+    seen = slot.relay(out, units, deadline) if slot.send(
+        {"dir": folder, "units": units, "continue": True}, [], ends=False) else 0
+    if seen == len(units):
+        slot.wait_end(time.monotonic() + CLEAN_UP_SECONDS + 10)
     _report_lost(out, units[seen:])
-    out.write(json.dumps({"done": held.folder}) + "\n")
+    out.write(json.dumps({"done": folder}) + "\n")
 
 
 def _parse_args(argv):
