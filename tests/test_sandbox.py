@@ -1400,8 +1400,8 @@ def _cmdline(pid):
 
 def test_a_continue_without_units_ends_the_parked_child(slot_runner):
     """When the continue of a held job brings no units, is the batch child parked in it
-    ended with the job (only the server and its oracle are left), and is the next student
-    of the slot unharmed?"""
+    ended with the job (only the server, its oracle and the slot's init are left), and is
+    the next student of the slot unharmed?"""
     from autograder.grading import runner as runner_module
     original = runner_module.ForkServer._run_units
     seen = {}
@@ -1416,7 +1416,7 @@ def test_a_continue_without_units_ends_the_parked_child(slot_runner):
         seen["end"] = self._readline(10)
         left = _sandbox_processes(self)
         for _ in range(60):
-            if len(left) <= 2:
+            if len(left) <= 3:
                 break
             time.sleep(0.05)
             left = _sandbox_processes(self)
@@ -1424,10 +1424,10 @@ def test_a_continue_without_units_ends_the_parked_child(slot_runner):
     runner_module.ForkServer._run_units = empty_continue
     _RESTORE.append(lambda: setattr(runner_module.ForkServer, "_run_units", original))
     assert _full(_grade(slot_runner, _honest()))  # no own run needed: a continue without units
-    # the server, its oracle, the held init and the parked child; then the first two
+    # the server, its oracle, the slot's init and the parked child; then the first three
     assert seen["held"] == 4, seen
     assert json.loads(seen["end"])["done"]
-    assert seen["after"] == 2, seen
+    assert seen["after"] == 3, seen
     _RESTORE.pop()()
     after = _grade(slot_runner, _with("lstm_cell_forward", LOOK_FOR_TRACES))
     assert _full(after), {f: r["message"] for f, r in after.items() if not r["passed"]}

@@ -8,22 +8,23 @@ loaded, and prints "ready".  Then it reads one job per line on stdin:
     {"dir": "<folder under WORKDIR>", "units": [[function, run], ...], "timeout": seconds,
      "budget": seconds, "hold": true | false, "continue": true | false, "oracle": true | false}
 
-The folder holds job.json (setup cell and the student's cell sources), which only the job's
-init reads: the server forks every later job from its own memory, so no student's cells
-may ever be in it, not even let go.  "oracle" says whether a unit needs the stand-in.  A unit
-is one run of one function ("oracle" or "own", see autograder.sandbox.engine).  The
+The folder holds job.json (setup cell and the student's cell sources), which only the
+children read: neither the server nor the slot's init ever does, since children are forked
+from their memory, so no student's cells may ever be in it, not even let go.  "oracle" says
+whether a unit needs the stand-in; "room" how many units a held job's continue may bring.
+A unit is one run of one function ("oracle" or "own", see autograder.sandbox.engine).  The
 server prints one line per unit, in order:
-{"function": name, "run": run, "status": "ok" | "timeout" | "budget" | "signal N" | "exit N"},
+{"function": name, "run": run, "status": "ok" | "timeout" | "budget" | "signal N" | "exit N" | "lost"},
 with the unit's results in out_<function>.<run>.obs in the folder
 (autograder.sandbox.structure.dumps).  After the job it prints {"done": folder}.  When
 its own limits were lowered it prints {"restart": why} instead and exits.
 
-With "hold" the job's init is kept once its units are reported, and the server prints
+With "hold" the job is kept open once its units are reported, and the server prints
 {"held": folder} instead of {"done": folder}: the next request, with "continue" and the
-same folder, runs its units (the "own" runs the parent found it needs) in that init, in
-the same namespaces, on the same budget, so a submission pays for one init, not two.  A
-"continue" with no init held for its folder (the server was restarted, the init died)
-starts a new job as any request does; any other request first ends a held init.
+same folder, runs its units (the "own" runs the parent found it needs) in the same job, on
+the same budget.  A "continue" with no job held for its folder (the server was restarted,
+the init died) starts a new job as any request does; any other request first ends the
+held job.
 
 Who holds what (trusted code only, from top to bottom):
 
@@ -33,14 +34,21 @@ oracle     forked by the server at start; it alone reads the recorded calls
            (PAYLOAD_DIR/*.calls.npz) and answers, over a socket, the calls that
            student code makes of the stand-in (engine.remote_oracle).  Student
            code cannot see it (another pid namespace) nor read its memory.
-init       one per job: pid 1 of a new pid namespace, in new mount and IPC
-           namespaces, with a fresh, size-limited tmpfs as the job folder (it
-           hides WORKDIR and PAYLOAD_DIR), made anew for each child it forks (so a
-           unit that fills or litters it harms only itself).  It copies each
-           unit's results out to WORKDIR/<dir>, and at the end kills everything
-           in its namespace: no process, file or System V object outlives a job.
-child      runs the student's code: in a mount namespace of its own with an empty
-           /proc (no mount table, no process list), no capabilities, no_new_privs,
+init       one per slot, kept from job to job (one job is one submission): pid 1 of a
+           pid namespace of its own, in new mount, IPC and UTS namespaces, with a fresh,
+           size-limited tmpfs as the job folder (it hides WORKDIR and PAYLOAD_DIR),
+           made anew for each child it forks (so a unit that fills or litters it harms
+           only itself).  The server hands it each job's folder and oracle socket as
+           descriptors.  It gives each child a descriptor of job.json, never reading it,
+           copies each unit's results out to WORKDIR/<dir> from file to file in the
+           kernel (so no student's answers pass through its memory), and at the end of
+           each job kills everything else in its namespace: no process, file or System
+           V object of one submission outlives it (each child has an IPC namespace of its
+           own).  After each job it checks its own limits, which a child of the same uid
+           could lower, and ends if they changed; the server then starts a new one, as
+           it does when the init has gone or was killed at a deadline.
+child      runs the student's code: in mount and IPC namespaces of its own, with an
+           empty /proc (no mount table, no process list), no capabilities, no_new_privs,
            rlimits, and as root a uid other than the server's (--child-id); it
            cannot see, signal or change the limits of the server, the oracle or
            another job.
@@ -74,7 +82,7 @@ A parked child that is gone, wrote on its progress pipe or left a thread or proc
 while parked (student code's handlers and timers may still fire), or has no room for
 the units (its CPU limit covers at most the "own" runs a job can have), is ended, and
 the units run in fresh children as in a job not held.  A "continue" with no units, or
-the end of the held job, kills it with the rest of the job's namespace; so does a
+the end of the held job, kills it with every other process of the job; so does a
 continue that has not come within a unit's time (student code may still run in the
 parked child, on no unit's clock).
 
