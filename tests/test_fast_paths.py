@@ -644,3 +644,31 @@ def test_a_token_stands_for_the_observations_it_was_made_of(tmp_path, monkeypatc
         assert judge._judge("rnn_forward", tokened).as_dict() == plain
         assert judge._judge("rnn_forward", dict(obs)).as_dict() == plain
     assert len(judge._JUDGED) == 6  # a token and a digest are never the same key
+
+
+def test_a_notebook_read_again_gives_its_cells_and_a_changed_one_its_new_cells(tmp_path, monkeypatch):
+    """Is a notebook read a second time (for its autograded copy) parsed only once, and does a
+    notebook changed in between give its new cells, not the ones taken before?"""
+    from autograder import assignment
+    from autograder.grading import submissions
+
+    def notebook(body):
+        cells = [{"cell_type": "code", "source": f"def {name}():\n    return {body!r}\n",
+                  "metadata": {"nbgrader": {"grade_id": name}}, "outputs": [],
+                  "execution_count": None} for name in assignment.FUNCTIONS]
+        return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells})
+
+    path = tmp_path / "nb.ipynb"
+    path.write_text(notebook("first"))
+    parsed = []
+    take = submissions._take_cells
+    monkeypatch.setattr(submissions, "_take_cells", lambda raw: parsed.append(1) or take(raw))
+    first = submissions.read_submission(path)
+    first[0][assignment.FUNCTIONS[0]] = "changed by the caller"  # a copy: the memo keeps its own
+    again = submissions.read_submission(path)
+    assert len(parsed) == 1
+    assert again == take(path.read_bytes())
+    path.write_text(notebook("second"))
+    changed = submissions.read_submission(path)
+    assert len(parsed) == 2
+    assert all("second" in source for source in changed[0].values()), changed
