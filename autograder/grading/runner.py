@@ -116,8 +116,9 @@ class Runner:
         iso = self.sandbox.detect_isolation()
         text = iso.describe()
         if iso.bubblewrap:
-            text += (", per submission: new pid/mount/IPC namespaces, a fresh tmpfs job folder, "
-                     "no /proc, no capabilities; oracle answers kept out of the children")
+            text += (", per slot: a pid namespace emptied after each submission; per child: new "
+                     "mount/IPC namespaces, a fresh tmpfs job folder, no /proc, no capabilities; "
+                     "oracle answers kept out of the children")
         return text
 
     def isolation_detail(self):
