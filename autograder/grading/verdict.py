@@ -389,12 +389,56 @@ def _compiled_references():
 @functools.lru_cache(maxsize=None)
 def _variant_result(function, case_index, codes, mode="oracle"):
     """What known mistakes (one, or two together) give on one case: (flat, error), or None
-    when their edits do not fit together.  Computed once per batch: the cases are fixed."""
+    when their edits do not fit together.  Computed once per batch: the cases are fixed.
+    A single mistake's result is taken from the stored ones when there are (see
+    use_stored_variants), and run only when there are none."""
+    if len(codes) == 1:
+        found = _stored_variants().get((function, case_index, codes[0], mode), _NOT_STORED)
+        if found is not _NOT_STORED:
+            return found
     chosen = [next(m for m in mistakes.for_function(function) if m.code == c) for c in codes]
     source = mistakes.combined_source(chosen)
     if source is None:
         return None
     return _run_variant(source, function, case_index, mode)
+
+
+def single_variant_keys():
+    """(function, case index, mistake code, mode) of every single-mistake run the judge may
+    need: each known mistake alone on each case, with the oracle, and for a function that
+    calls another also with the reference's (the "own" run)."""
+    return tuple((f, i, m.code, mode)
+                 for f in assignment.FUNCTIONS
+                 for mode in (("oracle", "own") if assignment.DEPENDS_ON.get(f) else ("oracle",))
+                 for m in mistakes.for_function(f)
+                 for i in range(len(cases.cases_for(f))))
+
+
+def single_variant_results():
+    """{single_variant_keys(): _variant_result}: every single-mistake result, run here (and
+    so also remembered by _variant_result).  The batch grader's case cache stores them."""
+    return {k: _variant_result(k[0], k[1], (k[2],), k[3]) for k in single_variant_keys()}
+
+
+_NOT_STORED = object()
+_stored = {"load": None, "results": None}  # see use_stored_variants
+
+
+def use_stored_variants(load):
+    """Answer single-mistake results from load() (a dict as single_variant_results gives,
+    or None when there is none to use) instead of running the variants.  load is called
+    once, when the first result is needed: a batch whose verdicts are all remembered, or an
+    empty class, never pays for it.  None: run every variant (the default)."""
+    _stored["load"], _stored["results"] = load, None
+    _variant_result.cache_clear()
+
+
+def _stored_variants():
+    results = _stored["results"]
+    if results is None:
+        load = _stored["load"]
+        results = _stored["results"] = (load() if load is not None else None) or {}
+    return results
 
 
 def diagnose(function, case_index, student_flat, student_error, mode="oracle"):
