@@ -15,7 +15,7 @@ import numpy as np
 from .. import assignment, cases
 from . import mistakes
 from ..sandbox import structure
-from ..sandbox.compare import compare, matches
+from ..sandbox.compare import _same_bits, compare, matches
 
 
 @dataclass
@@ -338,14 +338,60 @@ def _consistent(function, obs, runs, mode, candidates):
     return kept or candidates
 
 
+_TOP = re.compile(r"out(\[[^\]]*\])?")
+
+
+@functools.lru_cache(maxsize=8192)
+def _top(key):
+    """The top-level output of a flat key: "out[2]" of "out[2][0]['Wax']" (the same few
+    hundred keys come back for every student: matched once)."""
+    return _TOP.match(key).group(0)
+
+
 def _outputs(flat):
     """{top-level output: its part of a flat result}: out[0], out['dWf'], ..."""
-    import re
     groups = {}
     for key, value in flat.items():
-        top = re.match(r"out(\[[^\]]*\])?", key).group(0)
-        groups.setdefault(top, {})[key] = value
+        top = _top(key)
+        group = groups.get(top)
+        if group is None:
+            group = groups[top] = {}
+        group[key] = value
     return groups
+
+
+@functools.lru_cache(maxsize=None)
+def _expected_outputs(function, case_index):
+    """_outputs of the reference's results on one case (fixed: grouped once)."""
+    return _outputs(expected_flat(function)[case_index])
+
+
+@functools.lru_cache(maxsize=None)
+def _variant_outputs(function, case_index, codes, mode):
+    """(_outputs of what known mistakes give on one case, the outputs among them that are
+    the reference's bit for bit), or None when they give no results.  Worked out once per
+    variant, not once per student."""
+    result = _variant_result(function, case_index, codes, mode)
+    if result is None or result[0] is None:
+        return None
+    theirs = _outputs(result[0])
+    want = _expected_outputs(function, case_index)
+    return theirs, frozenset(o for o, part in theirs.items() if o in want and _same_part(want[o], part))
+
+
+def _same_part(a, b):
+    """Are two parts of flat results the same keys, markers and array bits?  matches()
+    then says the same of each against any third."""
+    if a.keys() != b.keys():
+        return False
+    for key, value in a.items():
+        other = b[key]
+        if type(value) is str or type(other) is str:
+            if type(value) is not type(other) or value != other:
+                return False
+        elif value.shape != other.shape or not _same_bits(value, other):
+            return False
+    return True
 
 
 def run_passes(function, obs, mode):
@@ -431,6 +477,7 @@ def use_stored_variants(load):
     empty class, never pays for it.  None: run every variant (the default)."""
     _stored["load"], _stored["results"] = load, None
     _variant_result.cache_clear()
+    _variant_outputs.cache_clear()
 
 
 def _stored_variants():
@@ -460,23 +507,27 @@ def diagnose(function, case_index, student_flat, student_error, mode="oracle"):
     exact = [m for m in singles if run((m,))[0] is not None and matches(run((m,))[0], student_flat)]
     if exact:
         return exact, []
-    want = _outputs(expected_flat(function)[case_index])
+    want = _expected_outputs(function, case_index)
     got = _outputs(student_flat)
     wrong = [o for o in want if o not in got or not matches(want[o], got[o])]
 
     def explained(ms):
-        result = run(ms)
-        if result is None or result[0] is None:
+        found = _variant_outputs(function, case_index, tuple(m.code for m in ms), mode)
+        if found is None:
             return set()
-        theirs = _outputs(result[0])
-        return {o for o in wrong if o in got and o in theirs and matches(theirs[o], got[o])}
+        theirs, unchanged = found
+        # an output the variant leaves as the reference's cannot match a wrong one: the
+        # comparison would be the one that found it wrong
+        return {o for o in wrong if o in got and o in theirs and o not in unchanged
+                and matches(theirs[o], got[o])}
     candidates = [((m,), explained((m,))) for m in singles]
     cover, left = _cover(wrong, candidates)
     if left:
         pairs = [(a, b) for j, a in enumerate(singles) for b in singles[j + 1:]]
         for pair in pairs:
-            result = run(pair)
-            if result is not None and result[0] is not None and matches(result[0], student_flat):
+            found = _variant_outputs(function, case_index, tuple(m.code for m in pair), mode)
+            # a pair that leaves a wrong output as the reference's cannot give the student's results
+            if found is not None and found[1].isdisjoint(wrong) and matches(run(pair)[0], student_flat):
                 return list(pair), []
         cover, left = _cover(wrong, candidates + [(p, explained(p)) for p in pairs])
     found = []
