@@ -414,7 +414,7 @@ def _run_variant(source, function, case_index, mode):
     ns = assignment.new_namespace()
     for code in _compiled_references():
         exec(code, ns)
-    exec(compile(source, f"<variant of {function}>", "exec"), ns)
+    exec(_compiled_variant(source, function), ns)
     case = prepared(function)[case_index]
     dependency = assignment.DEPENDS_ON.get(function)
     if mode == "oracle" and dependency:
@@ -424,6 +424,12 @@ def _run_variant(source, function, case_index, mode):
             return structure.flatten(ns[function](*copy.deepcopy(case.args))), None
         except Exception as error:  # noqa: BLE001
             return None, engine._describe(error)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_variant(source, function):
+    """A variant's code, compiled once: it runs on every case, in every mode."""
+    return compile(source, f"<variant of {function}>", "exec")
 
 
 @functools.lru_cache(maxsize=None)
