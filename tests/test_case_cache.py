@@ -26,7 +26,9 @@ NAME = assignment.ASSIGNMENT
 
 # Prints how the cache was obtained, the points it gives, a digest of everything the
 # cached cases hold (every value, and which arrays, dicts and lists are the same object),
-# and a digest of each function's two payload files (inputs, oracle calls).
+# and a digest of each function's two payload files (inputs, oracle calls).  With
+# "variants": a digest of every single known mistake's results as the judge gets them, and
+# how many variants it ran for them (with "fresh" also: the same, all of them run here).
 SCRIPT = r"""
 import dataclasses, hashlib, json, sys
 from pathlib import Path
@@ -93,8 +95,21 @@ if "fresh" in sys.argv[2:]:
     cases.LOADED.clear()
     verdict.prepared.cache_clear()
     fresh_payloads = {f: payload_digest(payloads.payload_bytes(f)) for f in assignment.FUNCTIONS}
+variants, fresh_variants, ran = None, None, None
+if "variants" in sys.argv[2:]:
+    from autograder.grading import verdict
+    runs, run_variant = [], verdict._run_variant
+    verdict._run_variant = lambda *args: runs.append(args) or run_variant(*args)
+    variants, ran = canonical(verdict.single_variant_results()), len(runs)
+    if "fresh" in sys.argv[2:]:
+        verdict.use_stored_variants(None)
+        fresh_variants = canonical(verdict.single_variant_results())
+        assert len(runs) > ran
 print(json.dumps({
     "origin": bundle.origin,
+    "variants": variants,
+    "fresh_variants": fresh_variants,
+    "variants_run": ran,
     "points": {f.name: f.points for f in bundle.functions},
     "prepared": {f: canonical(list(ps)) for f, ps in bundle.prepared.items()},
     "fresh": fresh,
@@ -235,6 +250,75 @@ def test_a_forged_cache_cannot_run_code_or_change_the_reference(kit, tmp_path):
     assert probe(kit)["origin"] == "cache"
     rewrite_body(cache_file(kit), other_setup)
     assert "its setup cell is not the teacher notebook's" in probe(kit)["origin"]
+
+
+def test_a_warm_start_answers_variant_results_without_running_a_variant(kit):
+    """Does the cache keep every single known mistake's results on every case, so that a
+    warm start's judge gets them without running one variant, and are they exactly the
+    results the variants give when run?"""
+    probe(kit)
+    warm = probe(kit, "variants", "fresh")
+    assert warm["origin"] == "cache"
+    assert warm["variants_run"] == 0
+    assert warm["variants"] == warm["fresh_variants"]
+
+
+def change_variants(change):
+    """A body rewrite (for rewrite_body) that replaces the pickled variant results by
+    change(the decoded results)."""
+    def rewrite(body):
+        content = pickle.loads(body)
+        content["variants"] = pickle.dumps(change(pickle.loads(content["variants"])), protocol=5)
+        return pickle.dumps(content, protocol=5)
+    return rewrite
+
+
+class RunsCommand:
+    """Unpickled, it would run a command that leaves a file (the unpickler must refuse it)."""
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("forge, why", [
+    (lambda results, marker: {**results, next(iter(results)): RunsCommand(marker)}, "asks for posix.system"),
+    (lambda results, marker: dict(list(results.items())[1:]), "not the runs of the known mistakes"),
+    (lambda results, marker: {k: ([v[0]], v[1]) if v and v[0] else v for k, v in results.items()},
+     "a result is not a dict"),
+    (lambda results, marker: {k: ({p: a.astype(object) if type(a) is not str else a
+                                   for p, a in v[0].items()}, v[1]) if v and v[0] else v
+                              for k, v in results.items()},
+     "something other than arrays and markers"),
+])
+def test_forged_variant_results_are_run_instead_and_rebuilt(kit, tmp_path, forge, why):
+    """Are forged variant results in a cache file whose digest matches refused when the
+    judge first needs them (without running anything they ask for), the variants run
+    instead with the right results, and the file rebuilt on the next start?"""
+    right = probe(kit, "variants")["variants"]
+    marker = tmp_path / "ran"
+    rewrite_body(cache_file(kit), change_variants(lambda results: forge(results, marker)))
+    forged = probe(kit, "variants")
+    assert forged["origin"] == "cache" and why in forged["log"], forged["log"]
+    assert forged["variants_run"] > 0 and forged["variants"] == right
+    assert not marker.exists()
+    assert probe(kit)["origin"].startswith("built (no cache file yet")
+
+
+def test_a_change_to_the_known_mistakes_rebuilds_the_cache(kit):
+    """Does editing autograder/grading/mistakes.py (whose variants the cache's results come
+    from) rebuild the cache?"""
+    mistakes = kit["kit"] / "autograder" / "grading" / "mistakes.py"
+    text = mistakes.read_text()
+    probe(kit)
+    assert probe(kit)["origin"] == "cache"
+    mistakes.write_text(text + "\n# changed\n")
+    try:
+        assert probe(kit)["origin"].startswith("built (made from another teacher notebook")
+    finally:
+        mistakes.write_text(text)
+    assert probe(kit)["origin"].startswith("built (made from another")
 
 
 def imported(stderr):

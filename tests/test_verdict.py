@@ -4,7 +4,7 @@ import pytest
 from autograder import assignment
 from autograder.course import samples
 from autograder.grading import mistakes, verdict
-from autograder.sandbox import engine
+from autograder.sandbox import engine, structure
 
 
 def grade_in_process(function, sources):
@@ -150,3 +150,50 @@ def test_remembered_verdicts_are_the_verdicts_of_those_observations():
     d = {"c0/oracle/out#": np.zeros(3)}
     digests = {judge._digest(o) for o in (a, b, c, d, right, wrong)}
     assert len(digests) == 6
+
+
+def two_mistakes(function):
+    """A cell with the first two known mistakes of `function` that fit together."""
+    singles = mistakes.for_function(function)
+    for i, a in enumerate(singles):
+        for b in singles[i + 1:]:
+            source = mistakes.combined_source([a, b])
+            if source is not None:
+                return source
+    return None
+
+
+@pytest.mark.parametrize("function", assignment.FUNCTIONS)
+def test_outputs_a_variant_leaves_alone_are_skipped_without_changing_a_diagnosis(function, monkeypatch):
+    """Does the judge know which outputs each known mistake leaves as the reference's, bit for
+    bit, and does skipping them give the same verdict on a cell with two mistakes as
+    comparing every output does?"""
+    source = two_mistakes(function)
+    obs, result = grade_in_process(function, with_cell(function, source))
+    assert not result.passed
+    want = verdict._outputs(verdict.expected_flat(function)[0])
+    found = [verdict._variant_outputs(function, 0, (m.code,), "oracle")
+             for m in mistakes.for_function(function)]
+    assert any(found)
+    for theirs, same in filter(None, found):
+        assert same == {o for o in theirs if o in want and
+                        structure.values(theirs[o]) == structure.values(want[o])}
+    real = verdict._variant_outputs
+    monkeypatch.setattr(verdict, "_variant_outputs",
+                        lambda *args: real(*args) and (real(*args)[0], frozenset()))
+    assert verdict.judge(function, obs).as_dict() == result.as_dict()
+
+
+def test_an_array_with_the_expected_bits_passes_unless_it_is_not_finite():
+    """Is an array that is the expected one bit for bit found equal, and one that holds NaN
+    where the expected one does too still found not finite?"""
+    import numpy as np
+
+    from autograder.sandbox.compare import compare
+    for dtype in (np.float64, np.float32):
+        want = {"out#": "ndarray", "out": np.array([0.5, -2.0, 1e-30], dtype)}
+        assert compare("rnn_cell_forward", want, {k: (v.copy() if k == "out" else v)
+                                                  for k, v in want.items()}) == []
+    nan = {"out#": "ndarray", "out": np.array([np.nan, 1.0])}
+    [difference] = compare("rnn_cell_forward", nan, {"out#": "ndarray", "out": nan["out"].copy()})
+    assert difference.kind == "not finite"

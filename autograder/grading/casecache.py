@@ -10,11 +10,15 @@ file and a warm start reads that file instead:
     functions      [(name, points, reference source)] in notebook order
     prepared       {function: [cases.Prepared]}: inputs, reference answers, recorded calls
     payloads       {function: (bytes of its inputs npz, of its oracle-calls npz) (grading.payloads.make_payload)}
+    variants       a pickle of every single known mistake's results on every case
+                   (grading.verdict.single_variant_results), decoded when the judge first
+                   needs one (a warm start that judges nothing never reads it)
 
 The file is **keyed** by a digest of the teacher notebook's bytes, the grader's version
 (grading.version.GRADER_VERSION), the numpy and Python versions, and the source of every
 module that computes what it holds (cases, assignment, structure, payloads, verdict,
-version, rnn_utils, this module).  Any change rebuilds it.
+mistakes, engine and compare (the variants' oracle), version, rnn_utils, this module).
+Any change rebuilds it.
 
 The file is **not trusted blindly**.  It is used only when it and its folder belong to
 the user running the grader and nobody else may write them; its body must match the
@@ -22,7 +26,11 @@ sha256 recorded in its header; it is read with an unpickler that can build only 
 arrays and the two case classes (never call anything else); the cases must be exactly
 those cases.cases_for defines; and every source it holds must occur, verbatim, in the
 teacher notebook.  Anything else (a truncated, corrupt, foreign or stale file) is
-rebuilt from the notebook and replaced atomically (temporary file, fsync, rename).
+rebuilt from the notebook and replaced atomically (temporary file, fsync, rename).  The
+variant results, decoded later with the same unpickler, must be exactly the runs
+single_variant_keys names, each flat results of numeric arrays and text markers or an
+error text; if they are not, the judge runs the variants itself and the file is removed,
+so that the next start rebuilds it.
 
 **Where**: the setting ``--case-cache DIR`` of ``python -m autograder grade`` (or the
 environment variable RNN_STEP_BY_STEP_CACHE); by default
@@ -55,7 +63,8 @@ MAX_HEADER = 4096
 _PACKAGE = Path(__file__).resolve().parent.parent  # autograder/
 _CODE = [_PACKAGE / name for name in
          ("assignment.py", "cases.py", "grading/casecache.py", "grading/payloads.py",
-          "grading/version.py", "grading/verdict.py", "sandbox/structure.py")] + [assignment.ROOT / "rnn_utils.py"]
+          "grading/version.py", "grading/verdict.py", "grading/mistakes.py",
+          "sandbox/structure.py", "sandbox/engine.py", "sandbox/compare.py")] + [assignment.ROOT / "rnn_utils.py"]
 
 
 def folder(value):
@@ -83,6 +92,7 @@ class Bundle:
     payloads: dict              # function -> (inputs npz bytes, oracle calls npz bytes)
     origin: str                 # "cache", or "built (<why>)"
     path: Path | None = None    # the cache file, when there is one
+    variants: bytes | None = None  # pickled single-mistake results; None: not worked out
 
 
 def key(notebook=assignment.TEACHER_NOTEBOOK):
@@ -128,6 +138,7 @@ def ensure(directory, log=None):
         want = key(notebook)
         try:
             bundle = _read(path, want, notebook)
+            bundle.path = path
         except FileNotFoundError:
             why = "no cache file yet"
         except CacheRefused as error:
@@ -135,7 +146,7 @@ def ensure(directory, log=None):
             if path.exists():
                 log(f"case cache {path}: {why}; rebuilding it")
         if bundle is None:
-            bundle = build(notebook, f"built ({why})")
+            bundle = build(notebook, f"built ({why})", variants=True)
             try:
                 _write(directory, path, want, bundle)
                 bundle.path = path
@@ -143,30 +154,88 @@ def ensure(directory, log=None):
                 log(f"case cache not written ({error}); the cases are prepared on every start")
     else:
         bundle = build(notebook, "built (cache off)")
-    _install(notebook, bundle)
+    _install(notebook, bundle, log)
     _LOADED[notebook] = bundle
     return bundle
 
 
-def build(notebook, origin):
-    """Prepare everything from the teacher notebook (jupytext, the reference runs)."""
+def build(notebook, origin, variants=False):
+    """Prepare everything from the teacher notebook (jupytext, the reference runs), and
+    with `variants` also every single known mistake's results (to be written to the file;
+    this process keeps them in verdict._variant_result's memo)."""
     from . import payloads as payload_files
     setup, functions = assignment.parse_teacher_notebook(notebook)
     assignment.use_facts(setup, functions)
     prepared = {f: tuple(cases.compute(c) for c in cases.cases_for(f)) for f in assignment.FUNCTIONS}
     saved = dict(cases.LOADED)
-    try:  # make the payloads from exactly these cases
+    try:  # make the payloads and the variant results from exactly these cases
         cases.LOADED.update({p.case: p for ps in prepared.values() for p in ps})
         payloads = {f: payload_files.payload_bytes(f) for f in assignment.FUNCTIONS}
+        results = _single_variants() if variants else None
     finally:
         cases.LOADED.clear()
         cases.LOADED.update(saved)
-    return Bundle(setup, functions, prepared, payloads, origin)
+    return Bundle(setup, functions, prepared, payloads, origin,
+                  variants=None if results is None else pickle.dumps(results, protocol=5))
 
 
-def _install(notebook, bundle):
+def _single_variants():
+    from . import verdict
+    verdict.use_stored_variants(None)  # run them all: none may come from another file
+    return verdict.single_variant_results()
+
+
+def _install(notebook, bundle, log):
     assignment.use_facts(bundle.setup, bundle.functions)
     cases.LOADED.update({p.case: p for ps in bundle.prepared.values() for p in ps})
+    if bundle.origin == "cache":
+        from . import verdict
+        verdict.use_stored_variants(lambda: _variant_results(bundle, log))
+
+
+def _variant_results(bundle, log):
+    """The single-mistake results of a file that was read, decoded and checked; None (the
+    judge then runs the variants) and the file removed when they cannot be used."""
+    try:
+        return _checked_variants(_Unpickler(io.BytesIO(bundle.variants)).load())
+    except Exception as error:  # noqa: BLE001 -- any damage means: run them, rebuild next time
+        why = str(error) if isinstance(error, CacheRefused) else f"unreadable ({type(error).__name__})"
+        log(f"case cache {bundle.path}: its variant results are refused ({why}); "
+            "they are run instead, and the file is rebuilt on the next start")
+        try:
+            if bundle.path is not None:
+                bundle.path.unlink()
+        except OSError:
+            pass
+        return None
+
+
+def _checked_variants(results):
+    """The decoded variant results, if they are exactly the runs the judge asks for, each
+    None, or (flat results or None, error text or None) with flat results of numeric arrays
+    under their paths and text markers under "...#"."""
+    import numpy as np
+    from . import verdict
+    if type(results) is not dict or set(results) != set(verdict.single_variant_keys()):
+        raise CacheRefused("they are not the runs of the known mistakes")
+    for result in results.values():
+        if result is None:
+            continue
+        if type(result) is not tuple or len(result) != 2:
+            raise CacheRefused("a result is not (results, error)")
+        flat, error = result
+        if error is not None and type(error) is not str:
+            raise CacheRefused("an error is not a text")
+        if flat is None:
+            continue
+        if type(flat) is not dict:
+            raise CacheRefused("a result is not a dict")
+        for path, value in flat.items():
+            if type(path) is not str or not (
+                    type(value) is str if path.endswith("#") else
+                    type(value) is np.ndarray and value.dtype.kind in "biuf"):
+                raise CacheRefused("a result holds something other than arrays and markers")
+    return results
 
 
 # ---------------------------------------------------------------------------
@@ -237,7 +306,10 @@ def _checked(content, notebook):
         if type(data) is not tuple or len(data) != 2 or any(type(d) is not bytes for d in data):
             raise CacheRefused(f"its payloads of {function} are not two npz files")
         prepared[function], payloads[function] = got, data
-    return Bundle(setup, tuple(graded), prepared, payloads, "cache")
+    variants = content["variants"]
+    if type(variants) is not bytes:
+        raise CacheRefused("its variant results are not a pickle")
+    return Bundle(setup, tuple(graded), prepared, payloads, "cache", variants=variants)
 
 
 def _write(directory, path, want, bundle):
@@ -247,7 +319,7 @@ def _write(directory, path, want, bundle):
     content = {"setup": bundle.setup,
                "functions": [(f.name, f.points, f.reference_source) for f in bundle.functions],
                "prepared": {f: list(ps) for f, ps in bundle.prepared.items()},
-               "payloads": bundle.payloads}
+               "payloads": bundle.payloads, "variants": bundle.variants}
     body = pickle.dumps(content, protocol=5)
     header = json.dumps({"key": want, "bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()})
     fd, tmp = tempfile.mkstemp(prefix=".cases-", suffix=".tmp", dir=directory)  # mode 0600
@@ -265,7 +337,8 @@ def _write(directory, path, want, bundle):
         raise
 
 
-# What the file may make: numpy arrays, dtypes and scalars, and the two case classes.
+# What the file may make: numpy arrays, dtypes and scalars, and the two case classes (its
+# variant results need nothing more: dicts, tuples, text, arrays).
 _ALLOWED = {
     ("numpy._core.multiarray", "_reconstruct"), ("numpy._core.numeric", "_frombuffer"),
     ("numpy._core.multiarray", "scalar"), ("numpy", "ndarray"), ("numpy", "dtype"),

@@ -15,7 +15,7 @@ import numpy as np
 from .. import assignment, cases
 from . import mistakes
 from ..sandbox import structure
-from ..sandbox.compare import compare, matches
+from ..sandbox.compare import _same_bits, compare, matches
 
 
 @dataclass
@@ -338,14 +338,60 @@ def _consistent(function, obs, runs, mode, candidates):
     return kept or candidates
 
 
+_TOP = re.compile(r"out(\[[^\]]*\])?")
+
+
+@functools.lru_cache(maxsize=8192)
+def _top(key):
+    """The top-level output of a flat key: "out[2]" of "out[2][0]['Wax']" (the same few
+    hundred keys come back for every student: matched once)."""
+    return _TOP.match(key).group(0)
+
+
 def _outputs(flat):
     """{top-level output: its part of a flat result}: out[0], out['dWf'], ..."""
-    import re
     groups = {}
     for key, value in flat.items():
-        top = re.match(r"out(\[[^\]]*\])?", key).group(0)
-        groups.setdefault(top, {})[key] = value
+        top = _top(key)
+        group = groups.get(top)
+        if group is None:
+            group = groups[top] = {}
+        group[key] = value
     return groups
+
+
+@functools.lru_cache(maxsize=None)
+def _expected_outputs(function, case_index):
+    """_outputs of the reference's results on one case (fixed: grouped once)."""
+    return _outputs(expected_flat(function)[case_index])
+
+
+@functools.lru_cache(maxsize=None)
+def _variant_outputs(function, case_index, codes, mode):
+    """(_outputs of what known mistakes give on one case, the outputs among them that are
+    the reference's bit for bit), or None when they give no results.  Worked out once per
+    variant, not once per student."""
+    result = _variant_result(function, case_index, codes, mode)
+    if result is None or result[0] is None:
+        return None
+    theirs = _outputs(result[0])
+    want = _expected_outputs(function, case_index)
+    return theirs, frozenset(o for o, part in theirs.items() if o in want and _same_part(want[o], part))
+
+
+def _same_part(a, b):
+    """Are two parts of flat results the same keys, markers and array bits?  matches()
+    then says the same of each against any third."""
+    if a.keys() != b.keys():
+        return False
+    for key, value in a.items():
+        other = b[key]
+        if type(value) is str or type(other) is str:
+            if type(value) is not type(other) or value != other:
+                return False
+        elif value.shape != other.shape or not _same_bits(value, other):
+            return False
+    return True
 
 
 def run_passes(function, obs, mode):
@@ -368,7 +414,7 @@ def _run_variant(source, function, case_index, mode):
     ns = assignment.new_namespace()
     for code in _compiled_references():
         exec(code, ns)
-    exec(compile(source, f"<variant of {function}>", "exec"), ns)
+    exec(_compiled_variant(source, function), ns)
     case = prepared(function)[case_index]
     dependency = assignment.DEPENDS_ON.get(function)
     if mode == "oracle" and dependency:
@@ -381,6 +427,12 @@ def _run_variant(source, function, case_index, mode):
 
 
 @functools.lru_cache(maxsize=None)
+def _compiled_variant(source, function):
+    """A variant's code, compiled once: it runs on every case, in every mode."""
+    return compile(source, f"<variant of {function}>", "exec")
+
+
+@functools.lru_cache(maxsize=None)
 def _compiled_references():
     return tuple(compile(source, f"<reference {name}>", "exec")
                  for name, source in assignment.reference_sources().items())
@@ -389,12 +441,57 @@ def _compiled_references():
 @functools.lru_cache(maxsize=None)
 def _variant_result(function, case_index, codes, mode="oracle"):
     """What known mistakes (one, or two together) give on one case: (flat, error), or None
-    when their edits do not fit together.  Computed once per batch: the cases are fixed."""
+    when their edits do not fit together.  Computed once per batch: the cases are fixed.
+    A single mistake's result is taken from the stored ones when there are (see
+    use_stored_variants), and run only when there are none."""
+    if len(codes) == 1:
+        found = _stored_variants().get((function, case_index, codes[0], mode), _NOT_STORED)
+        if found is not _NOT_STORED:
+            return found
     chosen = [next(m for m in mistakes.for_function(function) if m.code == c) for c in codes]
     source = mistakes.combined_source(chosen)
     if source is None:
         return None
     return _run_variant(source, function, case_index, mode)
+
+
+def single_variant_keys():
+    """(function, case index, mistake code, mode) of every single-mistake run the judge may
+    need: each known mistake alone on each case, with the oracle, and for a function that
+    calls another also with the reference's (the "own" run)."""
+    return tuple((f, i, m.code, mode)
+                 for f in assignment.FUNCTIONS
+                 for mode in (("oracle", "own") if assignment.DEPENDS_ON.get(f) else ("oracle",))
+                 for m in mistakes.for_function(f)
+                 for i in range(len(cases.cases_for(f))))
+
+
+def single_variant_results():
+    """{single_variant_keys(): _variant_result}: every single-mistake result, run here (and
+    so also remembered by _variant_result).  The batch grader's case cache stores them."""
+    return {k: _variant_result(k[0], k[1], (k[2],), k[3]) for k in single_variant_keys()}
+
+
+_NOT_STORED = object()
+_stored = {"load": None, "results": None}  # see use_stored_variants
+
+
+def use_stored_variants(load):
+    """Answer single-mistake results from load() (a dict as single_variant_results gives,
+    or None when there is none to use) instead of running the variants.  load is called
+    once, when the first result is needed: a batch whose verdicts are all remembered, or an
+    empty class, never pays for it.  None: run every variant (the default)."""
+    _stored["load"], _stored["results"] = load, None
+    _variant_result.cache_clear()
+    _variant_outputs.cache_clear()
+
+
+def _stored_variants():
+    results = _stored["results"]
+    if results is None:
+        load = _stored["load"]
+        results = _stored["results"] = (load() if load is not None else None) or {}
+    return results
 
 
 def diagnose(function, case_index, student_flat, student_error, mode="oracle"):
@@ -416,23 +513,27 @@ def diagnose(function, case_index, student_flat, student_error, mode="oracle"):
     exact = [m for m in singles if run((m,))[0] is not None and matches(run((m,))[0], student_flat)]
     if exact:
         return exact, []
-    want = _outputs(expected_flat(function)[case_index])
+    want = _expected_outputs(function, case_index)
     got = _outputs(student_flat)
     wrong = [o for o in want if o not in got or not matches(want[o], got[o])]
 
     def explained(ms):
-        result = run(ms)
-        if result is None or result[0] is None:
+        found = _variant_outputs(function, case_index, tuple(m.code for m in ms), mode)
+        if found is None:
             return set()
-        theirs = _outputs(result[0])
-        return {o for o in wrong if o in got and o in theirs and matches(theirs[o], got[o])}
+        theirs, unchanged = found
+        # an output the variant leaves as the reference's cannot match a wrong one: the
+        # comparison would be the one that found it wrong
+        return {o for o in wrong if o in got and o in theirs and o not in unchanged
+                and matches(theirs[o], got[o])}
     candidates = [((m,), explained((m,))) for m in singles]
     cover, left = _cover(wrong, candidates)
     if left:
         pairs = [(a, b) for j, a in enumerate(singles) for b in singles[j + 1:]]
         for pair in pairs:
-            result = run(pair)
-            if result is not None and result[0] is not None and matches(result[0], student_flat):
+            found = _variant_outputs(function, case_index, tuple(m.code for m in pair), mode)
+            # a pair that leaves a wrong output as the reference's cannot give the student's results
+            if found is not None and found[1].isdisjoint(wrong) and matches(run(pair)[0], student_flat):
                 return list(pair), []
         cover, left = _cover(wrong, candidates + [(p, explained(p)) for p in pairs])
     found = []
