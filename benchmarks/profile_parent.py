@@ -84,8 +84,12 @@ def main(argv=None):
             f.chmod(0o644)
         results = {}
         folders = [submitted / s / NAME for s in students]
-        loaded = stage("read", lambda folder: submissions.load_submission(settings, folder.parent),
+        loaded = stage("read", lambda folder: submissions.load_submission(settings, folder),
                        folders, a.top, results)
+        unread = [s for s, item in zip(students, loaded) if item[3] is not None]
+        if unread:  # every notebook of the mix is readable: else the stages measure nothing
+            raise SystemExit(f"error: {len(unread)} notebooks of the mix were not read "
+                             f"({unread[0]}: {loaded[students.index(unread[0])][3]})")
         runner = Runner(settings, payloads)
         try:
             runner.observe(loaded[0][1])  # start the fork server outside the measurement
