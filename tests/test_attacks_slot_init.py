@@ -16,9 +16,9 @@ probe is graded after an honest student.  The attacker must lose the function it
 attacked and nothing else.
 
 Two modes are tried: as root (the init runs as root, the children as the slot's
-uid) and, when this machine allows it, as an ordinary user (--mode userns: the children
-share the init's uid in a nested user namespace, so they may reach it where only the uid
-is checked).
+uid) and as an ordinary user (--mode userns: the children share the init's uid in a
+nested user namespace, so they may reach it where only the uid is checked), which the
+tests run as themselves, or as root through RUNNER_USER when this machine allows it.
 """
 from __future__ import annotations
 
@@ -499,6 +499,8 @@ def slot(request, tmp_path_factory):
         if os.geteuid() != 0:
             pytest.skip("root mode needs the tests to run as root")
         user = None
+    elif os.geteuid() != 0:
+        user = None  # an ordinary user already: the grader it runs makes the nested namespace
     else:
         user = userns_runner()
         if user is None:

@@ -176,6 +176,56 @@ class _CapData(ctypes.Structure):
                 ("inheritable", ctypes.c_uint32)]
 
 
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
+                ("k", ctypes.c_uint)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+# The kernel's key rings belong to a uid (and a user namespace), not to a process or a job:
+# a key a child stores would outlive it, for the next submission of the slot to read, and
+# as root on the host.  No child needs them: add_key, request_key and keyctl fail (EPERM).
+# {audit arch: (its numbers of those calls, the lowest number of another ABI on it)}
+_KEY_CALLS = {0xC000003E: ((248, 249, 250), 0x40000000),  # x86_64 (x32 calls above 2**30)
+              0xC00000B7: ((217, 218, 219), None)}        # aarch64
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+_BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_JGE_K, _BPF_RET_K = 0x20, 0x15, 0x35, 0x06
+_SECCOMP_ALLOW, _SECCOMP_EPERM = 0x7FFF0000, 0x00050000 | 1
+
+
+def _key_filter():
+    """The seccomp program of _KEY_CALLS: a list of (code, jt, jf, k)."""
+    deny, allow = "deny", "allow"
+    program = [(_BPF_LD_W_ABS, 0, 0, 4)]  # seccomp_data.arch
+    for arch, (numbers, other_abi) in _KEY_CALLS.items():
+        body = [(_BPF_LD_W_ABS, 0, 0, 0)]  # seccomp_data.nr
+        if other_abi is not None:
+            body.append((_BPF_JGE_K, deny, 0, other_abi))
+        body += [(_BPF_JEQ_K, deny, 0, n) for n in numbers]
+        body.append((_BPF_RET_K, 0, 0, _SECCOMP_ALLOW))
+        program.append((_BPF_JEQ_K, 0, len(body), arch))  # another arch: skip this body
+        program += body
+    program.append((_BPF_RET_K, 0, 0, _SECCOMP_ALLOW))
+    program.append((_BPF_RET_K, 0, 0, _SECCOMP_EPERM))
+    out = []
+    for i, (code, jt, jf, k) in enumerate(program):
+        # a jump to "deny" goes to the last instruction; jt and jf count from the next one
+        jt = len(program) - 1 - (i + 1) if jt == deny else jt
+        out.append((code, jt, jf, k))
+    return out
+
+
+def _deny_key_rings():
+    """Install _key_filter() in this process (no_new_privs is set already)."""
+    program = _key_filter()
+    filters = (_SockFilter * len(program))(*[_SockFilter(*f) for f in program])
+    prog = _SockFprog(len(program), filters)
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
+
+
 def _drop_capabilities():
     """No capability left, none to regain: empty bounding set, sets and no_new_privs."""
     for cap in range(64):
@@ -406,6 +456,7 @@ def _enter_child(ctx, keep):
         _check(_prctl(PR_SET_NO_NEW_PRIVS, 1), "no_new_privs")
     else:
         _drop_capabilities()
+    _deny_key_rings()
 
 
 def _run_child(ctx, units, progress=None, more=None):
