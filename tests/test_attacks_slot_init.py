@@ -236,15 +236,16 @@ for sig in list(range(1, 32)) + list(range(signal.SIGRTMIN, signal.SIGRTMAX + 1)
 raise RuntimeError("SIGNALLED " + str(len(sent)))
 """
 
-# Lower the limits of the init (pid 1, the parent) that do not stop it during this
-# submission but reach every child forked from it later: the hard CPU limit below what a
-# batch child sets for itself (it then cannot, and exits before any unit), and a few
-# that no unit needs.  (Limits that stop the init itself, as RLIMIT_NPROC or RLIMIT_FSIZE
-# would, only end this submission: the next one gets a new init either way.)
+# Lower the limits of the init (pid 1, the parent) that reach every child forked from it
+# later, and a few that no unit needs: the hard CPU limit (5 s) below what any child sets
+# for itself, a batch or one unit alone (it then cannot, and exits before any unit: an init
+# kept with this limit would cost the next student every function).  (Limits that stop the
+# init itself, as RLIMIT_NPROC, RLIMIT_FSIZE or RLIMIT_NOFILE would, only end this
+# submission: the next one gets a new init either way.)
 PRLIMIT_INIT = """
 import os, resource
 done = []
-for name, value in (("RLIMIT_CPU", 30), ("RLIMIT_SIGPENDING", 1), ("RLIMIT_MEMLOCK", 0),
+for name, value in (("RLIMIT_CPU", 5), ("RLIMIT_SIGPENDING", 1), ("RLIMIT_MEMLOCK", 0),
                     ("RLIMIT_MSGQUEUE", 0), ("RLIMIT_NICE", 0), ("RLIMIT_RTTIME", 1),
                     ("RLIMIT_CORE", 0)):
     for pid in sorted({1, os.getppid()}):
@@ -359,6 +360,8 @@ CLOCK_CELL = function_cell(CLOCK, 'import time\nraise RuntimeError(f"CLOCK {time
 
 def clock_of(entry: dict) -> float:
     message = entry["functions"][CLOCK]["message"]
+    assert "CLOCK " in message, ("a clocked submission lost the function that tells when it "
+                                 f"ran: {message[:300]}")
     return float(message.split("CLOCK ")[1].split(" CLOCK")[0])
 
 
