@@ -957,16 +957,21 @@ def host_leftovers(tmpdir: Path) -> dict:
                                  for e in os.listdir(d) if TOKEN in e and not f"{d}/{e}" == str(COPY))
     ipcs = subprocess.run(["ipcs"], capture_output=True, text=True).stdout if shutil.which("ipcs") else ""
     left["ipc"] = [line for line in ipcs.splitlines() if f"{IPC_KEY:08x}" in line]
-    procs = []
+    left["processes"] = processes_named(COMM)
+    return left
+
+
+def processes_named(comm: str) -> list[int]:
+    """The pids of the processes on this machine whose name (/proc/<pid>/comm) is `comm`."""
+    pids = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
-                if Path(f"/proc/{pid}/comm").read_text().strip() == COMM:
-                    procs.append(int(pid))
+                if Path(f"/proc/{pid}/comm").read_text().strip() == comm:
+                    pids.append(int(pid))
             except OSError:
                 pass
-    left["processes"] = procs
-    return left
+    return pids
 
 
 def _kill_leftovers(pids):

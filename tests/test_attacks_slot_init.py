@@ -39,7 +39,7 @@ import pytest
 from autograder import assignment
 
 from conftest import make_course
-from test_attacks import HONEST_PLANS, POINTS, grade_cmd, grader_env, write_student
+from test_attacks import HONEST_PLANS, POINTS, grade_cmd, grader_env, processes_named, write_student
 
 KIT = Path(__file__).resolve().parent.parent
 TOKEN = secrets.token_hex(6)
@@ -426,15 +426,7 @@ def _own(path: Path, entry) -> None:
 
 def lingering():
     """The pids of processes named COMM on this machine (none, if the init killed them)."""
-    pids = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                if Path(f"/proc/{pid}/comm").read_text().strip() == COMM:
-                    pids.append(int(pid))
-            except OSError:
-                pass
-    return pids
+    return processes_named(COMM)
 
 
 def keys_left() -> list[str]:

@@ -198,7 +198,7 @@ _SECCOMP_ALLOW, _SECCOMP_EPERM = 0x7FFF0000, 0x00050000 | 1
 
 def _key_filter():
     """The seccomp program of _KEY_CALLS: a list of (code, jt, jf, k)."""
-    deny, allow = "deny", "allow"
+    deny = "deny"
     program = [(_BPF_LD_W_ABS, 0, 0, 4)]  # seccomp_data.arch
     for arch, (numbers, other_abi) in _KEY_CALLS.items():
         body = [(_BPF_LD_W_ABS, 0, 0, 0)]  # seccomp_data.nr
@@ -525,13 +525,7 @@ def _load_job(ctx):
         fd = ctx.pop("job_fd", None)
         if fd is None:
             raise OSError("no job.json")
-        try:
-            data = os.pread(fd, MAX_JOB_BYTES + 1, 0)
-        finally:
-            os.close(fd)
-        if len(data) > MAX_JOB_BYTES:
-            raise ValueError("job.json is too large")
-        ctx["job"] = json.loads(data)
+        ctx["job"] = _read_job(fd)
     job = ctx["job"]
     engine.precompile(job["setup"], job["sources"])
     for name in ctx.get("slow", ()):
@@ -988,12 +982,20 @@ class _Parked:
 MAX_JOB_BYTES = 64 * 2**20
 
 
-def _read_job(dir_fd):
-    """The job.json the parent wrote in the job's folder (dir_fd): the setup cell, the
-    student's cells and the functions' dependencies."""
-    fd = os.open("job.json", os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
-    with os.fdopen(fd, "rb") as fh:
-        data = fh.read(MAX_JOB_BYTES + 1)
+def _read_job(fd):
+    """The job.json the parent wrote in the job's folder, from a descriptor of it (closed
+    here): the setup cell, the student's cells and the functions' dependencies.  Read from
+    the start with pread: the descriptor the init opened, and its offset, are shared by
+    every child it forks."""
+    data = b""
+    try:
+        while len(data) <= MAX_JOB_BYTES:
+            chunk = os.pread(fd, MAX_JOB_BYTES + 1 - len(data), len(data))
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
     if len(data) > MAX_JOB_BYTES:
         raise ValueError("job.json is too large")
     return json.loads(data)
@@ -1030,6 +1032,9 @@ def _more_units(control):
 
 
 MAX_REQUEST_BYTES = 2**20
+# How long the server waits for the end line of a job whose units are all reported: the
+# init's clean-up (at most CLEAN_UP_SECONDS) and a margin.
+END_WAIT_SECONDS = CLEAN_UP_SECONDS + 10
 
 
 def _receive(chan):
@@ -1367,7 +1372,7 @@ def serve(workdir, payload_dir, mode, child_id):
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 1)  # nothing but the protocol may reach the parent
     limits = _limits()
-    # what every job's init starts from (the rest of a job's context comes with its request)
+    # what every job's context starts from (the rest comes with its request)
     base = {"mode": mode, "child_id": child_id, "payloads": payloads, "workdir": str(workdir),
             "payload_dir": str(payload_dir), "cwd": None, "job": None, "oracle_fd": None}
     slot = None
@@ -1394,7 +1399,7 @@ def serve(workdir, payload_dir, mode, child_id):
                 continue
             # any other request first ends the held job (its processes, its folder)
             if slot.send({"dir": folder, "units": [], "release": True}, [], ends=False):
-                slot.wait_end(time.monotonic() + CLEAN_UP_SECONDS + 10)
+                slot.wait_end(time.monotonic() + END_WAIT_SECONDS)
         if not _alive(oracle_pid):  # (in plain mode student code can kill it: a new one)
             control.close()
             oracle_pid, control = _start_oracle(payload_dir)
@@ -1409,17 +1414,14 @@ def serve(workdir, payload_dir, mode, child_id):
             socket.send_fds(control, [b"c"], [ours.fileno()])
             ours.close()
         if mode == "plain":  # weak isolation: the server itself forks the children
-            ctx = {"mode": mode, "child_id": child_id, "timeout": timeout,
-                   "budget": budget, "job": job, "payloads": payloads, "workdir": str(workdir),
-                   "payload_dir": str(payload_dir), "cwd": str(job_dir),
-                   "oracle_fd": theirs.fileno() if theirs is not None else None}
+            ctx = dict(base, timeout=timeout, budget=budget, job=job, cwd=str(job_dir),
+                       oracle_fd=theirs.fileno() if theirs is not None else None)
             try:
                 _Job(ctx, units, out.write, None).run()
             finally:
                 if theirs is not None:
                     theirs.close()
-                engine._COMPILED.clear()
-                engine._SLOW_CELLS.clear()
+                engine._COMPILED.clear()  # (slow cells are the _Job's, by name)
             out.write(json.dumps({"done": request["dir"]}) + "\n")
             continue
         if slot is None or not slot.alive():
@@ -1448,7 +1450,7 @@ def serve(workdir, payload_dir, mode, child_id):
             out.write(json.dumps({"held": request["dir"]}) + "\n")
             continue
         if sent and seen == len(units):
-            slot.wait_end(time.monotonic() + CLEAN_UP_SECONDS + 10)
+            slot.wait_end(time.monotonic() + END_WAIT_SECONDS)
         _report_lost(out, units[seen:])
         out.write(json.dumps({"done": request["dir"]}) + "\n")
     if slot is not None:
@@ -1459,7 +1461,7 @@ def _read_plain_job(job_dir):
     """job.json, read by the server itself (plain mode: weak isolation, no init)."""
     dir_fd = os.open(job_dir, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        return _read_job(dir_fd)
+        return _read_job(os.open("job.json", os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd))
     finally:
         os.close(dir_fd)
 
@@ -1481,7 +1483,7 @@ def _continue(slot, folder, units, deadline, out):
     seen = slot.relay(out, units, deadline) if slot.send(
         {"dir": folder, "units": units, "continue": True}, [], ends=False) else 0
     if seen == len(units):
-        slot.wait_end(time.monotonic() + CLEAN_UP_SECONDS + 10)
+        slot.wait_end(time.monotonic() + END_WAIT_SECONDS)
     _report_lost(out, units[seen:])
     out.write(json.dumps({"done": folder}) + "\n")
 
